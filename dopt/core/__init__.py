@@ -1,0 +1,1 @@
+"""What every family shares: problems, methods, results, devices, files."""

@@ -1,0 +1,226 @@
+"""Problem files: TOML manifests with array files beside them, or one ``.npz``.
+
+Loading never unpickles or executes anything, refuses absolute paths and
+paths that leave the manifest's folder, and reports every problem as a
+FormatError (the file is unreadable) or ProblemError (the data is invalid)
+that names the file and the field.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.io
+import scipy.sparse as sp
+
+from dopt.core.errors import DoptError, FormatError
+from dopt.core.problem import Problem
+from dopt.core.registry import kinds, problem_class
+
+ARRAY_SUFFIXES = (".npy", ".npz", ".mtx", ".csv")
+MANIFEST_KEYS = {"kind", "name", "description", "params", "data", "solve"}
+SOLVE_KEYS = {"method", "time_limit", "seed", "device", "options"}
+
+
+def load(path: str | Path) -> Problem:
+    """Read a problem file (``.toml`` manifest or self-contained ``.npz``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FormatError(f"{path}: no such file")
+    if path.suffix == ".npz":
+        return _load_npz_problem(path)
+    if path.suffix != ".toml":
+        raise FormatError(f"{path}: unknown problem file type {path.suffix!r}; use a .toml manifest or .npz")
+    try:
+        manifest = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise FormatError(f"{path}: invalid TOML ({exc})") from None
+    return _from_manifest(manifest, path)
+
+
+def _from_manifest(manifest: dict[str, Any], path: Path) -> Problem:
+    unknown = set(manifest) - MANIFEST_KEYS
+    if unknown:
+        raise FormatError(f"{path}: unknown top-level key(s) {sorted(unknown)}; allowed: {sorted(MANIFEST_KEYS)}")
+    kind = manifest.get("kind")
+    if kind is None:
+        raise FormatError(f"{path}: missing 'kind' (one of {', '.join(sorted(kinds()))})")
+    if not isinstance(kind, str) or kind not in kinds():
+        raise FormatError(f"{path}: unknown kind {kind!r}; known kinds: {', '.join(sorted(kinds()))}")
+    params = _table(manifest, "params", path)
+    raw_data = _table(manifest, "data", path)
+    defaults = _solve_defaults(_table(manifest, "solve", path), path)
+    data = {key: _read_entry(value, key, path) for key, value in raw_data.items()}
+    info = {
+        "name": str(manifest.get("name", path.stem)),
+        "description": str(manifest.get("description", "")),
+        "defaults": defaults,
+    }
+    return _build(problem_class(kind), params, data, info, path)
+
+
+def _build(cls: type[Problem], params: dict, data: dict, info: dict, path: Path) -> Problem:
+    try:
+        return cls.from_data(params, data, **info)
+    except DoptError as exc:
+        raise type(exc)(f"{path}: {exc}") from None
+
+
+def _table(manifest: dict[str, Any], key: str, path: Path) -> dict[str, Any]:
+    value = manifest.get(key, {})
+    if not isinstance(value, dict):
+        raise FormatError(f"{path}: '{key}' must be a table")
+    return value
+
+
+def _solve_defaults(table: dict[str, Any], path: Path) -> dict[str, Any]:
+    unknown = set(table) - SOLVE_KEYS
+    if unknown:
+        raise FormatError(f"{path}: unknown [solve] key(s) {sorted(unknown)}; allowed: {sorted(SOLVE_KEYS)}")
+    if "options" in table and not isinstance(table["options"], dict):
+        raise FormatError(f"{path}: [solve] options must be a table")
+    return dict(table)
+
+
+def _read_entry(value: Any, key: str, manifest: Path) -> Any:
+    """A ``[data]`` entry: a path to an array file, an inline list, or a number."""
+    if isinstance(value, str):
+        return read_array(_safe_path(value, key, manifest), key)
+    if isinstance(value, bool):
+        raise FormatError(f"{manifest}: data '{key}' must be an array, a number or a file path, not a boolean")
+    if isinstance(value, (int, float)):
+        return np.float64(value)
+    if isinstance(value, list):
+        try:
+            return np.asarray(value, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise FormatError(f"{manifest}: data '{key}' is not a rectangular numeric array") from None
+    raise FormatError(f"{manifest}: data '{key}' must be a file path or an inline list")
+
+
+def _safe_path(relative: str, key: str, manifest: Path) -> Path:
+    """Resolve ``relative`` against the manifest's folder, refusing anything outside it."""
+    if not relative:
+        raise FormatError(f"{manifest}: data '{key}' has an empty path")
+    candidate = Path(relative)
+    if candidate.is_absolute():
+        raise FormatError(f"{manifest}: data '{key}' uses an absolute path {relative!r}; paths must be relative")
+    folder = manifest.resolve().parent
+    resolved = (folder / candidate).resolve()
+    if not resolved.is_relative_to(folder):
+        raise FormatError(f"{manifest}: data '{key}' path {relative!r} leaves the manifest's folder")
+    if not resolved.is_file():
+        raise FormatError(f"{manifest}: data '{key}' file {relative!r} not found")
+    return resolved
+
+
+def read_array(path: Path, key: str = "") -> np.ndarray | sp.sparray:
+    """Read one array file (.npy, .npz, .mtx, .csv) without unpickling anything."""
+    where = f"{path}" + (f" (data '{key}')" if key else "")
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".npy":
+            return np.load(path, allow_pickle=False)
+        if suffix == ".npz":
+            return _read_npz_array(path, key)
+        if suffix == ".mtx":
+            loaded = scipy.io.mmread(path)
+            return sp.csr_array(loaded) if sp.issparse(loaded) else np.asarray(loaded)
+        if suffix == ".csv":
+            return np.loadtxt(path, delimiter=",", comments="#", dtype=np.float64, ndmin=1)
+    except ValueError as exc:
+        if "pickle" in str(exc).lower():
+            raise FormatError(f"{where}: holds pickled objects, which dopt never loads") from None
+        raise FormatError(f"{where}: cannot read ({exc})") from None
+    except (OSError, EOFError) as exc:
+        raise FormatError(f"{where}: cannot read ({exc})") from None
+    raise FormatError(f"{where}: unknown array file type {suffix!r}; use one of {', '.join(ARRAY_SUFFIXES)}")
+
+
+def _read_npz_array(path: Path, key: str) -> np.ndarray | sp.sparray:
+    with np.load(path, allow_pickle=False) as npz:
+        files = set(npz.files)
+        if {"format", "shape", "data"} <= files:
+            return sp.csr_array(sp.load_npz(path))
+        for name in (key, "arr_0"):
+            if name in files:
+                return npz[name]
+        if len(files) == 1:
+            return npz[files.pop()]
+    raise FormatError(f"{path}: .npz holds {sorted(files)}; expected one array, or one named {key!r}")
+
+
+def _load_npz_problem(path: Path) -> Problem:
+    """A self-contained ``.npz``: a ``kind`` string entry plus the data arrays."""
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            entries = {name: npz[name] for name in npz.files}
+    except ValueError as exc:
+        if "pickle" in str(exc).lower():
+            raise FormatError(f"{path}: holds pickled objects, which dopt never loads") from None
+        raise FormatError(f"{path}: cannot read ({exc})") from None
+    except (OSError, EOFError) as exc:
+        raise FormatError(f"{path}: cannot read ({exc})") from None
+    kind_entry = entries.pop("kind", None)
+    if kind_entry is None or kind_entry.ndim != 0 or kind_entry.dtype.kind != "U":
+        raise FormatError(f"{path}: a problem .npz needs a 'kind' string entry")
+    kind = str(kind_entry)
+    if kind not in kinds():
+        raise FormatError(f"{path}: unknown kind {kind!r}; known kinds: {', '.join(sorted(kinds()))}")
+    name = str(entries.pop("name", path.stem))
+    data = _merge_sparse_entries(entries)
+    return _build(problem_class(kind), {}, data, {"name": name, "description": "", "defaults": {}}, path)
+
+
+def _merge_sparse_entries(entries: dict[str, np.ndarray]) -> dict[str, Any]:
+    """Entries ``X.data``, ``X.indices``, ``X.indptr``, ``X.shape`` become one CSR array ``X``."""
+    data: dict[str, Any] = {}
+    sparse_names = {k.rsplit(".", 1)[0] for k in entries if k.endswith(".indptr")}
+    for name in sparse_names:
+        try:
+            data[name] = sp.csr_array(
+                (entries.pop(f"{name}.data"), entries.pop(f"{name}.indices"), entries.pop(f"{name}.indptr")),
+                shape=tuple(int(v) for v in entries.pop(f"{name}.shape")),
+            )
+        except (KeyError, ValueError) as exc:
+            raise FormatError(f"sparse entry {name!r} is incomplete or inconsistent ({exc})") from None
+    data.update(entries)
+    return data
+
+
+def save(problem: Problem, path: str | Path) -> Path:
+    """Write ``problem`` as a TOML manifest plus one array file per data entry beside it.
+
+    Arrays go to ``<stem>.<field>.npy`` (dense) or ``<stem>.<field>.npz`` (sparse);
+    :func:`load` reads the result back identically.
+    """
+    import tomli_w
+
+    path = Path(path)
+    if path.suffix != ".toml":
+        raise FormatError(f"{path}: problem manifests end in .toml")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    params, data = problem.to_data()
+    entries: dict[str, str] = {}
+    for key, value in data.items():
+        if sp.issparse(value):
+            target = path.with_name(f"{path.stem}.{key}.npz")
+            sp.save_npz(target, sp.csr_matrix(value), compressed=True)
+        else:
+            target = path.with_name(f"{path.stem}.{key}.npy")
+            np.save(target, np.asarray(value), allow_pickle=False)
+        entries[key] = target.name
+    manifest: dict[str, Any] = {"kind": problem.kind, "name": problem.name}
+    if problem.description:
+        manifest["description"] = problem.description
+    if params:
+        manifest["params"] = params
+    manifest["data"] = entries
+    if problem.defaults:
+        manifest["solve"] = problem.defaults
+    path.write_text(tomli_w.dumps(manifest))
+    return path
+

@@ -1,0 +1,1 @@
+"""dmmv.local: the fast local search (being written)."""

@@ -1,0 +1,1 @@
+"""dmmv.milp: the exact MILP solved by HiGHS (being written)."""

@@ -1,0 +1,1 @@
+"""dmmv.round: rounding of the LP relaxation (being written)."""
