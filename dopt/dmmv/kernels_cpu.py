@@ -1,0 +1,251 @@
+"""Numba CPU kernels of ``dmmv.local``: move scoring, exact rechecks and a max-tree.
+
+The state keeps, for every row i, the weighted excesses ``g_i = w_i (a_i.x - u_i)``
+and ``h_i = w_i (l_i - a_i.x)``, so the violation is ``v_i = max(g_i, h_i, 0)`` and
+moving x_j by d shifts them by ``+-c_ij d`` with ``c = diag(w) A``. A move only
+touches the support of column j: scoring every value of every variable costs
+O(nnz(A) |D|) per pass. Moves are ranked lexicographically: first the new
+maximum violation, then the change of the surrogate ``sum_i (v_i / T)^p``, which
+breaks the ties of the flat max.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+CACHE = True
+# Reassociation lets LLVM vectorise the max/sum reductions; no-NaN/no-inf flags
+# stay off because bounds may be infinite.
+FAST = {"reassoc", "contract", "nsz"}
+
+
+@njit(inline="always", cache=CACHE)
+def surrogate(v: float, inv_t: float, squarings: int) -> float:
+    """(v / T)^p with p = 2^squarings, by repeated squaring."""
+    r = v * inv_t
+    for _ in range(squarings):
+        r = r * r
+    return r
+
+
+@njit(inline="always", cache=CACHE)
+def better(mx_a: float, ds_a: float, mx_b: float, ds_b: float, tol: float) -> bool:
+    """True when move a beats move b: lower max (beyond tol), or equal max and lower surrogate."""
+    if mx_a < mx_b - tol:
+        return True
+    if mx_a > mx_b + tol:
+        return False
+    return ds_a < ds_b
+
+
+@njit(cache=CACHE)
+def best_level(mx: np.ndarray, ds: np.ndarray, size: int, current: int, tol: float) -> int:
+    """Index of the best level other than ``current`` (lowest index among exact ties)."""
+    best = -1
+    for lvl in range(size):
+        if lvl == current:
+            continue
+        if best < 0 or better(mx[lvl], ds[lvl], mx[best], ds[best], tol):
+            best = lvl
+    return best
+
+
+@njit(fastmath=FAST, cache=CACHE)
+def _score_dense(col, g, h, old, vals, size, cur, inv_t, sq, mx, ds):
+    """New max and surrogate change for every level of a variable with dense weighted column ``col``.
+
+    Rows with a zero coefficient keep their violation, so they need no separate base term.
+    """
+    for lvl in range(size):
+        d = vals[lvl] - cur
+        top = 0.0
+        acc = 0.0
+        for i in range(col.shape[0]):
+            cd = col[i] * d
+            nv = max(max(g[i] + cd, h[i] - cd), 0.0)
+            top = max(top, nv)
+            acc += surrogate(nv, inv_t, sq) - old[i]
+        mx[lvl] = top
+        ds[lvl] = acc
+
+
+@njit(fastmath=FAST, cache=CACHE)
+def _score_sparse(rows, coefs, g, h, v, vals, size, cur, base, inv_t, sq, mx, ds):
+    """Same for a sparse column (rows, coefs); ``base`` is the largest violation off its support."""
+    for lvl in range(size):
+        d = vals[lvl] - cur
+        top = base
+        acc = 0.0
+        for t in range(rows.shape[0]):
+            i = rows[t]
+            cd = coefs[t] * d
+            nv = max(max(g[i] + cd, h[i] - cd), 0.0)
+            top = max(top, nv)
+            acc += surrogate(nv, inv_t, sq) - surrogate(v[i], inv_t, sq)
+        mx[lvl] = top
+        ds[lvl] = acc
+
+
+@njit(cache=CACHE)
+def _contains(sorted_rows, i):
+    lo_, hi_ = 0, sorted_rows.shape[0]
+    while lo_ < hi_:
+        mid = (lo_ + hi_) // 2
+        if sorted_rows[mid] < i:
+            lo_ = mid + 1
+        else:
+            hi_ = mid
+    return lo_ < sorted_rows.shape[0] and sorted_rows[lo_] == i
+
+
+@njit(cache=CACHE)
+def _sparse_base(rows, order, v):
+    """Largest violation outside ``rows``, walking rows by decreasing violation."""
+    for r in range(order.shape[0]):
+        i = order[r]
+        if v[i] <= 0.0:
+            return 0.0
+        if not _contains(rows, i):
+            return v[i]
+    return 0.0
+
+
+@njit(parallel=True, cache=CACHE)
+def pass_dense(C, g, h, v, values, sizes, q, js, t_obj, sq, tol, out_level, out_max, out_ds):
+    """Score every value of the variables ``js`` (dense Fortran-ordered C = diag(w) A); keep each one's best."""
+    kmax = values.shape[1]
+    inv_t = 1.0 / t_obj
+    old = np.empty(v.shape[0])
+    for i in prange(v.shape[0]):
+        old[i] = surrogate(v[i], inv_t, sq)
+    for t in prange(js.shape[0]):
+        j = js[t]
+        mx = np.empty(kmax)
+        ds = np.empty(kmax)
+        _score_dense(C[:, j], g, h, old, values[j], sizes[j], values[j, q[j]], inv_t, sq, mx, ds)
+        lvl = best_level(mx, ds, sizes[j], q[j], tol)
+        out_level[t] = lvl
+        out_max[t] = mx[lvl] if lvl >= 0 else np.inf
+        out_ds[t] = ds[lvl] if lvl >= 0 else 0.0
+
+
+@njit(parallel=True, cache=CACHE)
+def pass_sparse(indptr, indices, coefs, g, h, v, order, values, sizes, q, js, t_obj, sq, tol,
+                out_level, out_max, out_ds):
+    """Score every value of the variables ``js`` (CSC C = diag(w) A); keep each one's best."""
+    kmax = values.shape[1]
+    inv_t = 1.0 / t_obj
+    for t in prange(js.shape[0]):
+        j = js[t]
+        mx = np.empty(kmax)
+        ds = np.empty(kmax)
+        rows = indices[indptr[j]:indptr[j + 1]]
+        base = _sparse_base(rows, order, v)
+        _score_sparse(rows, coefs[indptr[j]:indptr[j + 1]], g, h, v, values[j], sizes[j], values[j, q[j]],
+                      base, inv_t, sq, mx, ds)
+        lvl = best_level(mx, ds, sizes[j], q[j], tol)
+        out_level[t] = lvl
+        out_max[t] = mx[lvl] if lvl >= 0 else np.inf
+        out_ds[t] = ds[lvl] if lvl >= 0 else 0.0
+
+
+# ---- max-tree over the violations: exact maximum under sparse updates ----
+
+
+@njit(cache=CACHE)
+def tree_build(v, tree):
+    """Build the max-tree (size 2 * leaves, leaves a power of two) over ``v``."""
+    leaves = tree.shape[0] // 2
+    tree[:] = 0.0
+    tree[leaves:leaves + v.shape[0]] = v
+    for node in range(leaves - 1, 0, -1):
+        tree[node] = max(tree[2 * node], tree[2 * node + 1])
+
+
+@njit(cache=CACHE)
+def tree_set(tree, i, value):
+    """Set leaf ``i`` and repair its ancestors."""
+    node = tree.shape[0] // 2 + i
+    tree[node] = value
+    node //= 2
+    while node >= 1:
+        top = max(tree[2 * node], tree[2 * node + 1])
+        if tree[node] == top:
+            break
+        tree[node] = top
+        node //= 2
+
+
+# ---- state updates and the sequential recheck-and-apply of candidate moves ----
+
+
+@njit(cache=CACHE)
+def _apply(rows, coefs, delta, g, h, v, tree):
+    for t in range(rows.shape[0]):
+        i = rows[t]
+        cd = coefs[t] * delta
+        g[i] += cd
+        h[i] -= cd
+        v[i] = max(max(g[i], h[i]), 0.0)
+        tree_set(tree, i, v[i])
+
+
+@njit(cache=CACHE)
+def _base_excluding(rows, v, tree):
+    """Exact largest violation outside ``rows``: hide them in the tree, read the root, restore."""
+    for t in range(rows.shape[0]):
+        tree_set(tree, rows[t], 0.0)
+    base = tree[1]
+    for t in range(rows.shape[0]):
+        tree_set(tree, rows[t], v[rows[t]])
+    return base
+
+
+@njit(cache=CACHE)
+def apply_candidates(indptr, indices, coefs, g, h, v, values, sizes, q, tree, cands, t_scale, sq, tol, ds_tol):
+    """Re-score each candidate variable on the current state and apply its best move if it improves.
+
+    A move improves when it lowers the maximum beyond ``tol``, or keeps it and lowers
+    the surrogate beyond ``ds_tol``. Returns the number of moves applied.
+    """
+    kmax = values.shape[1]
+    mx = np.empty(kmax)
+    ds = np.empty(kmax)
+    inv_t = 1.0 / t_scale
+    applied = 0
+    for c in range(cands.shape[0]):
+        j = cands[c]
+        rows = indices[indptr[j]:indptr[j + 1]]
+        col = coefs[indptr[j]:indptr[j + 1]]
+        cur = values[j, q[j]]
+        base = _base_excluding(rows, v, tree)
+        _score_sparse(rows, col, g, h, v, values[j], sizes[j], cur, base, inv_t, sq, mx, ds)
+        lvl = best_level(mx, ds, sizes[j], q[j], tol)
+        if lvl < 0:
+            continue
+        t_now = tree[1]
+        if mx[lvl] < t_now - tol or (mx[lvl] <= t_now and ds[lvl] < -ds_tol):
+            _apply(rows, col, values[j, lvl] - cur, g, h, v, tree)
+            q[j] = lvl
+            applied += 1
+    return applied
+
+
+@njit(cache=CACHE)
+def set_levels(indptr, indices, coefs, g, h, v, values, q, tree, js, levels):
+    """Move each variable ``js[t]`` to level ``levels[t]`` unconditionally (kicks, reverts)."""
+    for t in range(js.shape[0]):
+        j = js[t]
+        rows = indices[indptr[j]:indptr[j + 1]]
+        _apply(rows, coefs[indptr[j]:indptr[j + 1]], values[j, levels[t]] - values[j, q[j]], g, h, v, tree)
+        q[j] = levels[t]
+
+
+@njit(parallel=True, cache=CACHE)
+def excesses(s, lo, up, w, g, h, v):
+    """g = w (s - u), h = w (l - s), v = max(g, h, 0) for every row."""
+    for i in prange(s.shape[0]):
+        g[i] = w[i] * (s[i] - up[i])
+        h[i] = w[i] * (lo[i] - s[i])
+        v[i] = max(max(g[i], h[i]), 0.0)
