@@ -31,7 +31,12 @@ def surrogate(v: float, inv_t: float, squarings: int) -> float:
 
 @njit(inline="always", cache=CACHE)
 def better(mx_a: float, ds_a: float, mx_b: float, ds_b: float, tol: float) -> bool:
-    """True when move a beats move b: lower max (beyond tol), or equal max and lower surrogate."""
+    """True when move a beats move b: lower max (beyond tol), or equal max and lower surrogate.
+
+    A negative ``tol`` ranks by the surrogate alone (the smoothing phase).
+    """
+    if tol < 0.0:
+        return ds_a < ds_b
     if mx_a < mx_b - tol:
         return True
     if mx_a > mx_b + tol:
@@ -207,7 +212,8 @@ def apply_candidates(indptr, indices, coefs, g, h, v, values, sizes, q, tree, ca
     """Re-score each candidate variable on the current state and apply its best move if it improves.
 
     A move improves when it lowers the maximum beyond ``tol``, or keeps it and lowers
-    the surrogate beyond ``ds_tol``. Returns the number of moves applied.
+    the surrogate beyond ``ds_tol`` (with a negative ``tol``: when it lowers the surrogate).
+    Returns the number of moves applied.
     """
     kmax = values.shape[1]
     mx = np.empty(kmax)
@@ -225,7 +231,11 @@ def apply_candidates(indptr, indices, coefs, g, h, v, values, sizes, q, tree, ca
         if lvl < 0:
             continue
         t_now = tree[1]
-        if mx[lvl] < t_now - tol or (mx[lvl] <= t_now and ds[lvl] < -ds_tol):
+        if tol < 0.0:
+            improves = ds[lvl] < -ds_tol
+        else:
+            improves = mx[lvl] < t_now - tol or (mx[lvl] <= t_now and ds[lvl] < -ds_tol)
+        if improves:
             _apply(rows, col, values[j, lvl] - cur, g, h, v, tree)
             q[j] = lvl
             applied += 1

@@ -44,6 +44,7 @@ class LocalOptions:
     kick_size: int = option(2, "variables perturbed by the first kick; doubles every kick_patience failures")
     kick_patience: int = option(5, "failed kicks before the kick widens")
     kick_max_fraction: float = option(0.25, "largest kick as a fraction of the variables")
+    smoothing: bool = option(True, "start (and restart) with p-norm continuation: descend on sum v^p for p = 2, 4, ...")
     restart_after: int = option(20, "failed kicks in a row before a random restart (0: never)")
     pair_size: int = option(12, "variables of the worst constraint tried in pair moves at a local optimum (0: off)")
     max_rounds: int = option(0, "stop after this many passes (0: no limit)")
@@ -114,18 +115,19 @@ class _Search:
         self.best = math.inf
 
     def run(self, start: np.ndarray) -> str:
-        """Descend, kick, repeat; return the status."""
+        """Smooth, descend, kick, repeat; return the status."""
         self.state.load(start)
         self.best_levels, self.best = start.copy(), self.state.objective()
         self.ctx.report(0, self.best)
         stall, kick = 0, self.opts.kick_size
+        reason = self._smooth() if self.opts.smoothing else None
         while True:
-            reason = self._descend()
+            before = self.best
+            reason = reason or self._descend()
             while reason is None and self._pair_escape():
                 reason = self._descend()
-            value = self.state.objective()
-            if value < self.best - REL_TOL * self.best:
-                self.best, self.best_levels = value, self.state.levels()
+            self._keep_if_best()
+            if self.best < before - REL_TOL * before:
                 stall, kick = 0, self.opts.kick_size
                 self.ctx.report(self.rounds, self.best, bound=self.bound)
             else:
@@ -141,8 +143,16 @@ class _Search:
             if self.opts.restart_after and stall % self.opts.restart_after == 0:
                 self.restarts += 1
                 self.state.load((self.ctx.rng.random(self.problem.shape[1]) * self.problem.sizes).astype(np.int64))
+                reason = self._smooth() if self.opts.smoothing else None
             else:
                 self._kick(kick, from_best=stall % self.opts.kick_patience == 0)
+                if self.opts.smoothing:
+                    reason = self._descend(smoothing=True)
+
+    def _keep_if_best(self) -> None:
+        value = self.state.objective()
+        if value < self.best - REL_TOL * self.best:
+            self.best, self.best_levels = value, self.state.levels()
 
     def _proven_optimal(self) -> bool:
         floor = 0.0 if self.bound is None else self.bound
@@ -153,8 +163,24 @@ class _Search:
             return "iteration_limit"
         return self.ctx.stop_reason()
 
-    def _descend(self) -> str | None:
-        """Best-improvement passes until a local optimum; a stop reason if one came first."""
+    def _smooth(self) -> str | None:
+        """p-norm continuation: descend on sum_i v_i^p alone for p = 2, 4, ... up to the surrogate power."""
+        final = self.squarings
+        for sq in range(1, final + 1):
+            self.squarings = sq
+            reason = self._descend(smoothing=True)
+            if reason is not None:
+                self.squarings = final
+                return reason
+        self.squarings = final
+        return None
+
+    def _descend(self, smoothing: bool = False) -> str | None:
+        """Best-improvement passes until a local optimum; a stop reason if one came first.
+
+        While ``smoothing`` moves are ranked and accepted on the surrogate alone, so
+        the max may rise on the way; the best point seen is kept all the same.
+        """
         state = self.state
         while True:
             reason = self._stop_reason()
@@ -163,15 +189,20 @@ class _Search:
             t_obj = state.objective()
             if t_obj <= 0.0:
                 return None
-            tol = REL_TOL * t_obj
+            tol = -1.0 if smoothing else REL_TOL * t_obj
             level, new_max, ds = state.full_pass(t_obj, self.squarings, tol)
-            improving = (level >= 0) & ((new_max < t_obj - tol) | ((new_max <= t_obj) & (ds < -DS_TOL)))
+            if smoothing:
+                improving = (level >= 0) & (ds < -DS_TOL)
+            else:
+                improving = (level >= 0) & ((new_max < t_obj - tol) | ((new_max <= t_obj) & (ds < -DS_TOL)))
             cands = np.flatnonzero(improving)
             if cands.size == 0:
                 return None
-            cands = cands[np.lexsort((ds[cands], new_max[cands]))]
+            cands = cands[np.argsort(ds[cands], kind="stable")] if smoothing else cands[
+                np.lexsort((ds[cands], new_max[cands]))]
             self.moves += state.apply(cands, t_obj, self.squarings, tol, DS_TOL)
             self.rounds += 1
+            self._keep_if_best()
             if self.rounds % 16 == 0:
                 self.ctx.report(self.rounds, min(self.best, state.objective()), bound=self.bound)
 
