@@ -117,6 +117,12 @@ def _make_bar(label: str, time_limit: float | None) -> Any:
     from tqdm import tqdm
 
     if time_limit is not None:
-        return tqdm(total=time_limit, desc=label, unit="s", file=sys.stderr, leave=False,
-                    bar_format="{desc} {bar} {n:.1f}/{total:.0f}s {postfix}")
+        return tqdm(
+            total=time_limit,
+            desc=label,
+            unit="s",
+            file=sys.stderr,
+            leave=False,
+            bar_format="{desc} {bar} {n:.1f}/{total:.0f}s {postfix}",
+        )
     return tqdm(desc=label, unit="round", file=sys.stderr, leave=False)

@@ -9,6 +9,7 @@ that names the file and the field.
 from __future__ import annotations
 
 import tomllib
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -22,21 +23,29 @@ from dopt.core.registry import kinds, problem_class
 
 ARRAY_SUFFIXES = (".npy", ".npz", ".mtx", ".csv")
 MANIFEST_KEYS = {"kind", "name", "description", "params", "data", "solve"}
-SOLVE_KEYS = {"method", "time_limit", "seed", "device", "options"}
+SOLVE_TYPES = {"method": str, "time_limit": (int, float), "seed": int, "device": str, "options": dict}
 
 
 def load(path: str | Path) -> Problem:
     """Read a problem file (``.toml`` manifest or self-contained ``.npz``)."""
     path = Path(path)
-    if not path.is_file():
+    try:
+        exists = path.is_file()
+    except (OSError, ValueError) as exc:
+        raise FormatError(f"{path}: cannot open ({exc})") from None
+    if not exists:
         raise FormatError(f"{path}: no such file")
     if path.suffix == ".npz":
         return _load_npz_problem(path)
     if path.suffix != ".toml":
         raise FormatError(f"{path}: unknown problem file type {path.suffix!r}; use a .toml manifest or .npz")
     try:
-        manifest = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise FormatError(f"{path}: cannot read ({exc})") from None
+    try:
+        manifest = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
         raise FormatError(f"{path}: invalid TOML ({exc})") from None
     return _from_manifest(manifest, path)
 
@@ -77,11 +86,12 @@ def _table(manifest: dict[str, Any], key: str, path: Path) -> dict[str, Any]:
 
 
 def _solve_defaults(table: dict[str, Any], path: Path) -> dict[str, Any]:
-    unknown = set(table) - SOLVE_KEYS
+    unknown = set(table) - set(SOLVE_TYPES)
     if unknown:
-        raise FormatError(f"{path}: unknown [solve] key(s) {sorted(unknown)}; allowed: {sorted(SOLVE_KEYS)}")
-    if "options" in table and not isinstance(table["options"], dict):
-        raise FormatError(f"{path}: [solve] options must be a table")
+        raise FormatError(f"{path}: unknown [solve] key(s) {sorted(unknown)}; allowed: {sorted(SOLVE_TYPES)}")
+    for key, value in table.items():
+        if not isinstance(value, SOLVE_TYPES[key]):
+            raise FormatError(f"{path}: [solve] {key} has the wrong type ({type(value).__name__})")
     return dict(table)
 
 
@@ -92,11 +102,14 @@ def _read_entry(value: Any, key: str, manifest: Path) -> Any:
     if isinstance(value, bool):
         raise FormatError(f"{manifest}: data '{key}' must be an array, a number or a file path, not a boolean")
     if isinstance(value, (int, float)):
-        return np.float64(value)
+        try:
+            return np.float64(value)
+        except OverflowError:
+            raise FormatError(f"{manifest}: data '{key}' is out of floating-point range") from None
     if isinstance(value, list):
         try:
             return np.asarray(value, dtype=np.float64)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise FormatError(f"{manifest}: data '{key}' is not a rectangular numeric array") from None
     raise FormatError(f"{manifest}: data '{key}' must be a file path or an inline list")
 
@@ -109,10 +122,15 @@ def _safe_path(relative: str, key: str, manifest: Path) -> Path:
     if candidate.is_absolute():
         raise FormatError(f"{manifest}: data '{key}' uses an absolute path {relative!r}; paths must be relative")
     folder = manifest.resolve().parent
-    resolved = (folder / candidate).resolve()
-    if not resolved.is_relative_to(folder):
+    try:
+        resolved = (folder / candidate).resolve()
+        inside = resolved.is_relative_to(folder)
+        exists = inside and resolved.is_file()
+    except (OSError, ValueError) as exc:  # embedded NUL, name too long, ...
+        raise FormatError(f"{manifest}: data '{key}' has an unusable path {relative!r} ({exc})") from None
+    if not inside:
         raise FormatError(f"{manifest}: data '{key}' path {relative!r} leaves the manifest's folder")
-    if not resolved.is_file():
+    if not exists:
         raise FormatError(f"{manifest}: data '{key}' file {relative!r} not found")
     return resolved
 
@@ -131,11 +149,13 @@ def read_array(path: Path, key: str = "") -> np.ndarray | sp.sparray:
             return sp.csr_array(loaded) if sp.issparse(loaded) else np.asarray(loaded)
         if suffix == ".csv":
             return np.loadtxt(path, delimiter=",", comments="#", dtype=np.float64, ndmin=1)
+    except FormatError:
+        raise
     except ValueError as exc:
         if "pickle" in str(exc).lower():
             raise FormatError(f"{where}: holds pickled objects, which dopt never loads") from None
         raise FormatError(f"{where}: cannot read ({exc})") from None
-    except (OSError, EOFError) as exc:
+    except (OSError, EOFError, KeyError, zipfile.BadZipFile) as exc:
         raise FormatError(f"{where}: cannot read ({exc})") from None
     raise FormatError(f"{where}: unknown array file type {suffix!r}; use one of {', '.join(ARRAY_SUFFIXES)}")
 
@@ -162,7 +182,7 @@ def _load_npz_problem(path: Path) -> Problem:
         if "pickle" in str(exc).lower():
             raise FormatError(f"{path}: holds pickled objects, which dopt never loads") from None
         raise FormatError(f"{path}: cannot read ({exc})") from None
-    except (OSError, EOFError) as exc:
+    except (OSError, EOFError, zipfile.BadZipFile) as exc:
         raise FormatError(f"{path}: cannot read ({exc})") from None
     kind_entry = entries.pop("kind", None)
     if kind_entry is None or kind_entry.ndim != 0 or kind_entry.dtype.kind != "U":
@@ -171,11 +191,11 @@ def _load_npz_problem(path: Path) -> Problem:
     if kind not in kinds():
         raise FormatError(f"{path}: unknown kind {kind!r}; known kinds: {', '.join(sorted(kinds()))}")
     name = str(entries.pop("name", path.stem))
-    data = _merge_sparse_entries(entries)
+    data = _merge_sparse_entries(entries, path)
     return _build(problem_class(kind), {}, data, {"name": name, "description": "", "defaults": {}}, path)
 
 
-def _merge_sparse_entries(entries: dict[str, np.ndarray]) -> dict[str, Any]:
+def _merge_sparse_entries(entries: dict[str, np.ndarray], path: Path) -> dict[str, Any]:
     """Entries ``X.data``, ``X.indices``, ``X.indptr``, ``X.shape`` become one CSR array ``X``."""
     data: dict[str, Any] = {}
     sparse_names = {k.rsplit(".", 1)[0] for k in entries if k.endswith(".indptr")}
@@ -185,8 +205,8 @@ def _merge_sparse_entries(entries: dict[str, np.ndarray]) -> dict[str, Any]:
                 (entries.pop(f"{name}.data"), entries.pop(f"{name}.indices"), entries.pop(f"{name}.indptr")),
                 shape=tuple(int(v) for v in entries.pop(f"{name}.shape")),
             )
-        except (KeyError, ValueError) as exc:
-            raise FormatError(f"sparse entry {name!r} is incomplete or inconsistent ({exc})") from None
+        except (KeyError, TypeError, ValueError) as exc:
+            raise FormatError(f"{path}: sparse entry {name!r} is incomplete or inconsistent ({exc})") from None
     data.update(entries)
     return data
 
@@ -223,4 +243,3 @@ def save(problem: Problem, path: str | Path) -> Path:
         manifest["solve"] = problem.defaults
     path.write_text(tomli_w.dumps(manifest))
     return path
-

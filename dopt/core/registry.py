@@ -142,6 +142,8 @@ def _type_name(tp: Any) -> str:
         return "|".join(repr(a) for a in args)
     if args:
         return " | ".join(_type_name(a) for a in args)
+    if tp is type(None):
+        return "None"
     return getattr(tp, "__name__", str(tp))
 
 
@@ -150,8 +152,9 @@ def _coerce(method: str, key: str, tp: Any, raw: Any) -> Any:
     origin, args = typing.get_origin(tp), typing.get_args(tp)
     where = f"option {key!r} of method {method}"
     if origin is typing.Literal:
-        if raw in args:
-            return raw
+        for choice in args:
+            if raw == choice or (isinstance(raw, str) and not isinstance(choice, str) and raw == str(choice)):
+                return choice
         raise MethodError(f"{where}: {raw!r} is not one of {', '.join(repr(a) for a in args)}")
     if args:  # a union such as float | None
         if raw is None or (isinstance(raw, str) and raw.lower() == "none"):

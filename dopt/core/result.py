@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -92,10 +93,16 @@ class Result:
             payload = json.loads(path.read_text())
         except (OSError, json.JSONDecodeError) as exc:
             raise FormatError(f"{path}: cannot read result ({exc})") from None
+        if not isinstance(payload, dict):
+            raise FormatError(f"{path}: a result file holds a JSON object, not {type(payload).__name__}")
         arrays: dict[str, np.ndarray] = {}
         if "arrays_file" in payload:
-            with np.load(path.with_name(payload["arrays_file"]), allow_pickle=False) as npz:
-                arrays = {key: npz[key] for key in npz.files}
+            sidecar = path.with_name(str(payload["arrays_file"]))
+            try:
+                with np.load(sidecar, allow_pickle=False) as npz:
+                    arrays = {key: npz[key] for key in npz.files}
+            except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+                raise FormatError(f"{sidecar}: cannot read the result's arrays ({exc})") from None
         try:
             decoded = {key: _decode(value, arrays) for key, value in payload.items()}
             return cls(

@@ -23,7 +23,7 @@ def solve(
     problem: Problem | str | Path,
     method: str | None = None,
     *,
-    device: str = "auto",
+    device: str | None = None,
     time_limit: float | None = None,
     seed: int | None = None,
     progress: bool = False,
@@ -33,11 +33,12 @@ def solve(
     """Solve ``problem`` (an instance or a problem file) and return a :class:`Result`.
 
     ``method`` defaults to the family's default (or the file's ``[solve]``
-    method); ``device`` is ``auto``, ``cpu`` or ``gpu``; ``time_limit`` is in
-    seconds and returns the best solution found with status ``time_limit``;
-    ``seed`` (default 0) fixes every random choice; ``callback(progress)``
-    is called at each report and may return True to stop early. Remaining
-    keyword arguments are the method's options (see ``dopt methods``).
+    method); ``device`` is ``auto``, ``cpu`` or ``gpu`` (default: the file's
+    ``[solve]`` device, else ``auto``); ``time_limit`` is in seconds and
+    returns the best solution found with status ``time_limit``; ``seed``
+    (default 0) fixes every random choice; ``callback(progress)`` is called
+    at each report and may return True to stop early. Remaining keyword
+    arguments are the method's options (see ``dopt methods``).
     """
     if isinstance(problem, (str, Path)):
         problem = load(problem)
@@ -49,6 +50,7 @@ def solve(
     method = method or defaults.get("method")
     time_limit = _check_time_limit(time_limit if time_limit is not None else defaults.get("time_limit"))
     seed = _check_seed(seed if seed is not None else defaults.get("seed", 0))
+    device = device if device is not None else defaults.get("device", "auto")
 
     spec = get_method(method, problem.kind)
     opts = build_options(spec, options)
@@ -80,9 +82,13 @@ def list_methods(kind: str | None = None) -> list[MethodSpec]:
 def _check_time_limit(value: Any) -> float | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value) or value <= 0:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:  # also refuses NaN
         raise MethodError(f"time_limit must be a positive number of seconds, got {value!r}")
-    return None if math.isinf(value) else float(value)
+    try:
+        seconds = float(value)
+    except OverflowError:  # an integer beyond float range: no practical limit
+        return None
+    return None if math.isinf(seconds) else seconds
 
 
 def _check_seed(value: Any) -> int:

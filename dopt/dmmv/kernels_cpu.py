@@ -136,8 +136,9 @@ def pass_dense(C, g, h, v, values, sizes, q, js, t_obj, sq, tol, out_level, out_
 
 
 @njit(parallel=True, cache=CACHE)
-def pass_sparse(indptr, indices, coefs, g, h, v, order, values, sizes, q, js, t_obj, sq, tol,
-                out_level, out_max, out_ds):
+def pass_sparse(
+    indptr, indices, coefs, g, h, v, order, values, sizes, q, js, t_obj, sq, tol, out_level, out_max, out_ds
+):
     """Score every value of the variables ``js`` (CSC C = diag(w) A); keep each one's best."""
     kmax = values.shape[1]
     inv_t = 1.0 / t_obj
@@ -145,10 +146,23 @@ def pass_sparse(indptr, indices, coefs, g, h, v, order, values, sizes, q, js, t_
         j = js[t]
         mx = np.empty(kmax)
         ds = np.empty(kmax)
-        rows = indices[indptr[j]:indptr[j + 1]]
+        rows = indices[indptr[j] : indptr[j + 1]]
         base = _sparse_base(rows, order, v)
-        _score_sparse(rows, coefs[indptr[j]:indptr[j + 1]], g, h, v, values[j], sizes[j], values[j, q[j]],
-                      base, inv_t, sq, mx, ds)
+        _score_sparse(
+            rows,
+            coefs[indptr[j] : indptr[j + 1]],
+            g,
+            h,
+            v,
+            values[j],
+            sizes[j],
+            values[j, q[j]],
+            base,
+            inv_t,
+            sq,
+            mx,
+            ds,
+        )
         lvl = best_level(mx, ds, sizes[j], q[j], tol)
         out_level[t] = lvl
         out_max[t] = mx[lvl] if lvl >= 0 else np.inf
@@ -163,7 +177,7 @@ def tree_build(v, tree):
     """Build the max-tree (size 2 * leaves, leaves a power of two) over ``v``."""
     leaves = tree.shape[0] // 2
     tree[:] = 0.0
-    tree[leaves:leaves + v.shape[0]] = v
+    tree[leaves : leaves + v.shape[0]] = v
     for node in range(leaves - 1, 0, -1):
         tree[node] = max(tree[2 * node], tree[2 * node + 1])
 
@@ -222,8 +236,8 @@ def apply_candidates(indptr, indices, coefs, g, h, v, values, sizes, q, tree, ca
     applied = 0
     for c in range(cands.shape[0]):
         j = cands[c]
-        rows = indices[indptr[j]:indptr[j + 1]]
-        col = coefs[indptr[j]:indptr[j + 1]]
+        rows = indices[indptr[j] : indptr[j + 1]]
+        col = coefs[indptr[j] : indptr[j + 1]]
         cur = values[j, q[j]]
         base = _base_excluding(rows, v, tree)
         _score_sparse(rows, col, g, h, v, values[j], sizes[j], cur, base, inv_t, sq, mx, ds)
@@ -247,8 +261,8 @@ def set_levels(indptr, indices, coefs, g, h, v, values, q, tree, js, levels):
     """Move each variable ``js[t]`` to level ``levels[t]`` unconditionally (kicks, reverts)."""
     for t in range(js.shape[0]):
         j = js[t]
-        rows = indices[indptr[j]:indptr[j + 1]]
-        _apply(rows, coefs[indptr[j]:indptr[j + 1]], values[j, levels[t]] - values[j, q[j]], g, h, v, tree)
+        rows = indices[indptr[j] : indptr[j + 1]]
+        _apply(rows, coefs[indptr[j] : indptr[j + 1]], values[j, levels[t]] - values[j, q[j]], g, h, v, tree)
         q[j] = levels[t]
 
 

@@ -40,7 +40,9 @@ class LocalOptions:
     )
     x0: Any = option(None, "starting point (values in the domains); overrides init")
     surrogate_power: int = option(8, "p of the tie-breaking surrogate sum_i (v_i/T)^p; a power of two")
-    max_stall: int = option(0, "stop after this many kicks in a row without improvement (0: automatic)")
+    max_stall: int = option(
+        0, "stop after this many kicks in a row without improvement (0: never with a time limit, else 50 + 4 sqrt(n))"
+    )
     kick_size: int = option(2, "variables perturbed by the first kick; doubles every kick_patience failures")
     kick_patience: int = option(5, "failed kicks before the kick widens")
     kick_max_fraction: float = option(0.25, "largest kick as a fraction of the variables")
@@ -101,13 +103,15 @@ def _make_state(problem: DMMVProblem, device: str) -> Any:
 class _Search:
     """The iterated local search over one state; keeps the best point found."""
 
-    def __init__(self, problem: DMMVProblem, opts: LocalOptions, ctx: SolveContext, state: Any,
-                 bound: float | None) -> None:
+    def __init__(
+        self, problem: DMMVProblem, opts: LocalOptions, ctx: SolveContext, state: Any, bound: float | None
+    ) -> None:
         self.problem, self.opts, self.ctx, self.state = problem, opts, ctx, state
         self.bound = bound
-        self.squarings = int(round(math.log2(opts.surrogate_power)))
+        self.squarings = round(math.log2(opts.surrogate_power))
         n = problem.shape[1]
-        self.max_stall = opts.max_stall or 50 + 4 * int(math.sqrt(n))
+        automatic = math.inf if ctx.time_limit is not None else 50 + 4 * int(math.sqrt(n))
+        self.max_stall = opts.max_stall or automatic
         self.max_kick = max(1, int(opts.kick_max_fraction * n))
         self.csr = sp.csr_array(problem.A)
         self.rounds = self.kicks = self.moves = self.restarts = 0
@@ -198,8 +202,11 @@ class _Search:
             cands = np.flatnonzero(improving)
             if cands.size == 0:
                 return None
-            cands = cands[np.argsort(ds[cands], kind="stable")] if smoothing else cands[
-                np.lexsort((ds[cands], new_max[cands]))]
+            cands = (
+                cands[np.argsort(ds[cands], kind="stable")]
+                if smoothing
+                else cands[np.lexsort((ds[cands], new_max[cands]))]
+            )
             self.moves += state.apply(cands, t_obj, self.squarings, tol, DS_TOL)
             self.rounds += 1
             self._keep_if_best()
@@ -239,8 +246,8 @@ class _Search:
     def _worst_row_variables(self, count: int) -> np.ndarray:
         """Up to ``count`` movable variables of the most violated constraint, largest |a_ij| first."""
         worst = int(np.argmax(self.state.violations()))
-        cols = self.csr.indices[self.csr.indptr[worst]:self.csr.indptr[worst + 1]]
-        coefs = np.abs(self.csr.data[self.csr.indptr[worst]:self.csr.indptr[worst + 1]])
+        cols = self.csr.indices[self.csr.indptr[worst] : self.csr.indptr[worst + 1]]
+        coefs = np.abs(self.csr.data[self.csr.indptr[worst] : self.csr.indptr[worst + 1]])
         movable = self.problem.sizes[cols] > 1
         cols, coefs = cols[movable], coefs[movable]
         return cols[np.argsort(-coefs, kind="stable")[:count]].astype(np.int64)
@@ -254,8 +261,8 @@ class _Search:
         base = state.levels()
         v = state.violations()
         worst = int(np.argmax(v))
-        cols = self.csr.indices[self.csr.indptr[worst]:self.csr.indptr[worst + 1]]
-        coefs = self.csr.data[self.csr.indptr[worst]:self.csr.indptr[worst + 1]]
+        cols = self.csr.indices[self.csr.indptr[worst] : self.csr.indptr[worst + 1]]
+        coefs = self.csr.data[self.csr.indptr[worst] : self.csr.indptr[worst + 1]]
         movable = self.problem.sizes[cols] > 1
         cols, coefs = cols[movable], coefs[movable]
         if cols.size == 0:
@@ -303,7 +310,7 @@ def _least_squares_point(problem: DMMVProblem) -> np.ndarray:
     lo, up = problem.lower, problem.upper
     target = np.where(np.isfinite(lo) & np.isfinite(up), 0.5 * (lo + up), np.where(np.isfinite(lo), lo, up))
     rows = np.isfinite(target)
-    A = problem.A[rows] if problem.is_sparse else problem.A[rows]
+    A = problem.A[rows]
     w = problem.weights[rows]
     op = aslinearoperator(sp.diags_array(w) @ A if problem.is_sparse else w[:, None] * A)
     x = lsmr(op, w * target[rows], maxiter=200)[0]

@@ -55,8 +55,9 @@ class CpuState:
         """True when row ``row`` is violated from above (its activity must decrease)."""
         return bool(self.g[row] > self.h[row])
 
-    def full_pass(self, t_obj: float, squarings: int, tol: float,
-                  js: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def full_pass(
+        self, t_obj: float, squarings: int, tol: float, js: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Best move of each variable in ``js`` (default all): (level, new max, surrogate change).
 
         Level -1 marks a variable with no other value.
@@ -73,11 +74,38 @@ class CpuState:
 
     def apply(self, cands: np.ndarray, t_scale: float, squarings: int, tol: float, ds_tol: float) -> int:
         """Recheck candidates in order on the current state, applying those that still improve."""
-        return int(k.apply_candidates(self.indptr, self.indices, self.coefs, self.g, self.h, self.v,
-                                      self.values, self.sizes, self.q, self.tree, cands.astype(np.int64),
-                                      t_scale, squarings, tol, ds_tol))
+        return int(
+            k.apply_candidates(
+                self.indptr,
+                self.indices,
+                self.coefs,
+                self.g,
+                self.h,
+                self.v,
+                self.values,
+                self.sizes,
+                self.q,
+                self.tree,
+                cands.astype(np.int64),
+                t_scale,
+                squarings,
+                tol,
+                ds_tol,
+            )
+        )
 
     def set_levels(self, js: np.ndarray, levels: np.ndarray) -> None:
         """Move the given variables to the given levels unconditionally."""
-        k.set_levels(self.indptr, self.indices, self.coefs, self.g, self.h, self.v, self.values, self.q,
-                     self.tree, js.astype(np.int64), levels.astype(np.int64))
+        k.set_levels(
+            self.indptr,
+            self.indices,
+            self.coefs,
+            self.g,
+            self.h,
+            self.v,
+            self.values,
+            self.q,
+            self.tree,
+            js.astype(np.int64),
+            levels.astype(np.int64),
+        )

@@ -1,0 +1,242 @@
+"""The ``dopt`` command: solve, check and list methods; a thin layer over the library.
+
+Exit codes: 0 solved, 1 internal error, 2 bad input or usage, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import logging
+import sys
+import traceback
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import dopt
+from dopt.core import registry
+from dopt.core.device import DEVICES, gpu_usable, real_gpu_available
+from dopt.core.errors import DoptError, FormatError, MethodError
+from dopt.core.registry import MethodSpec
+
+EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+SOLVE_ARGUMENTS = frozenset(inspect.signature(dopt.solve).parameters)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line ``argv`` (default: ``sys.argv[1:]``) and return the exit code."""
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a usage error already printed by argparse
+        return int(exc.code or 0)
+    debug = args.debug
+    try:
+        with _logging(quiet=getattr(args, "quiet", False), debug=debug):
+            return args.command(args)
+    except KeyboardInterrupt:
+        print("dopt: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except DoptError as exc:
+        _print_traceback(debug)
+        print(f"dopt: error: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_USAGE
+    except Exception as exc:  # noqa: BLE001 - anything else is a bug: report it in one line, traceback on --debug
+        _print_traceback(debug)
+        print(f"dopt: internal error: {type(exc).__name__}: {_one_line(exc)}", file=sys.stderr)
+        if not debug:
+            print("dopt: rerun with --debug to see the traceback", file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+def cmd_solve(args: argparse.Namespace) -> int:
+    """``dopt solve``: solve one problem file, print a summary, optionally write the result."""
+    options = parse_options(args.option)
+    if args.out is not None and not args.out.resolve().parent.is_dir():
+        raise FormatError(f"{args.out}: the folder to write the result into does not exist")
+    result = dopt.solve(
+        args.file,
+        args.method,
+        device=args.device,
+        time_limit=args.time_limit,
+        seed=args.seed,
+        progress=sys.stderr.isatty() and not args.quiet,
+        **options,
+    )
+    if not result.has_solution:
+        raise RuntimeError(f"method {result.method} returned no solution")
+    print(result.summary())
+    if args.out is not None:
+        try:
+            written = result.save(args.out)
+        except OSError as exc:
+            raise FormatError(f"{args.out}: cannot write the result ({exc})") from None
+        logging.getLogger("dopt").info("dopt: wrote %s", written)
+    return EXIT_OK
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """``dopt check``: load and validate a problem file (and its ``[solve]`` table) without solving."""
+    problem = dopt.load(args.file)
+    _check_solve_defaults(problem)
+    facts = problem.summary()
+    if problem.defaults:
+        facts["solve defaults"] = problem.defaults
+    width = max(len(key) for key in facts)
+    for key, value in facts.items():
+        print(f"{key:<{width}}  {value}")
+    return EXIT_OK
+
+
+def cmd_methods(args: argparse.Namespace) -> int:
+    """``dopt methods``: list problem kinds and their methods, devices, requirements and options."""
+    if args.name is not None:
+        spec = _find_method(args.name)
+        groups = {spec.kind: [spec]}
+    elif args.kind is not None:
+        registry.problem_class(args.kind)  # MethodError naming the known kinds
+        groups = {args.kind: registry.methods(args.kind)}
+    else:
+        kinds = sorted(set(registry.kinds()) | {spec.kind for spec in registry.methods()})
+        groups = {kind: registry.methods(kind) for kind in kinds}
+    verbose = args.verbose or args.name is not None
+    for kind, specs in groups.items():
+        print(_kind_title(kind))
+        if not specs:
+            print("  (no methods registered)")
+        width = max((len(spec.name) for spec in specs), default=0)
+        for spec in specs:
+            print(_method_line(spec, width))
+            if verbose:
+                print(*_option_lines(spec), sep="\n")
+    return EXIT_OK
+
+
+def parse_options(pairs: Sequence[str]) -> dict[str, str]:
+    """``["key=value", ...]`` as a dict (later keys win); MethodError on bad syntax or a solve argument."""
+    options: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise MethodError(f"--option expects key=value, got {pair!r}")
+        if key in SOLVE_ARGUMENTS:
+            raise MethodError(f"--option {key}: {key!r} is an argument of the solve, not a method option")
+        options[key] = value.strip()
+    return options
+
+
+def _check_solve_defaults(problem: dopt.Problem) -> None:
+    """Raise MethodError if the file's ``[solve]`` method or options would be refused by a solve."""
+    defaults = problem.defaults
+    if "method" in defaults or "options" in defaults:
+        spec = registry.get_method(defaults.get("method"), problem.kind)
+        registry.build_options(spec, defaults.get("options", {}))
+
+
+def _find_method(name: str) -> MethodSpec:
+    """The registered method called ``name``, or MethodError listing every method."""
+    for spec in registry.methods():
+        if spec.name == name:
+            return spec
+    valid = ", ".join(spec.name for spec in registry.methods())
+    raise MethodError(f"unknown method {name!r}; methods: {valid}")
+
+
+def _kind_title(kind: str) -> str:
+    """``kind: <first line of the family's description>``."""
+    cls = registry.kinds().get(kind)
+    doc = inspect.getdoc(sys.modules.get(cls.__module__)) if cls is not None else None
+    return f"{kind}: {doc.splitlines()[0]}" if doc else kind
+
+
+def _method_line(spec: MethodSpec, width: int) -> str:
+    """One method: name, default marker, devices with their availability here, summary, missing packages."""
+    marker = "default" if spec.default else ""
+    line = f"  {spec.name:<{width}}  {marker:<7}  {_devices(spec.devices):<24}  {spec.summary}"
+    missing = spec.missing_requirements()
+    if missing:
+        line += f"  [missing: {', '.join(missing)}]"
+    return line.rstrip()
+
+
+def _devices(devices: tuple[str, ...]) -> str:
+    """``cpu, gpu`` with ``gpu`` marked when it cannot run here."""
+    labels = []
+    for device in devices:
+        if device == "gpu" and not real_gpu_available():
+            device = "gpu (simulator)" if gpu_usable() else "gpu (none here)"
+        labels.append(device)
+    return ", ".join(labels)
+
+
+def _option_lines(spec: MethodSpec) -> Iterator[str]:
+    """``name: type = default  doc`` for every option of ``spec``."""
+    rows = spec.option_docs()
+    if not rows:
+        yield "      (no options)"
+        return
+    for name, type_name, default, doc in rows:
+        yield f"      {name}: {type_name} = {default!r}" + (f"  {doc}" if doc else "")
+
+
+def _one_line(exc: BaseException) -> str:
+    """The exception's message folded onto one line."""
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def _print_traceback(debug: bool) -> None:
+    if debug:
+        traceback.print_exc(file=sys.stderr)
+
+
+@contextmanager
+def _logging(*, quiet: bool, debug: bool) -> Iterator[None]:
+    """Send the library's ``dopt`` log records to stderr for the length of one command."""
+    logger = logging.getLogger("dopt")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    previous = logger.level
+    logger.setLevel(logging.DEBUG if debug else logging.WARNING if quiet else logging.INFO)
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(previous)
+
+
+def _parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``dopt`` command and its subcommands."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
+
+    parser = argparse.ArgumentParser(prog="dopt", description="Fast solvers for structured discrete optimization.")
+    parser.add_argument("--version", action="version", version=f"dopt {dopt.__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
+
+    solve = commands.add_parser("solve", parents=[common], help="solve a problem file")
+    solve.set_defaults(command=cmd_solve)
+    solve.add_argument("file", type=Path, metavar="FILE", help="problem file (.toml manifest or .npz)")
+    solve.add_argument("--method", "-m", help="method name (default: the file's, else the family's default)")
+    solve.add_argument("--device", choices=DEVICES, help="where to run (default: the file's, else auto)")
+    solve.add_argument("--time-limit", type=float, metavar="S", help="seconds; returns the best solution found")
+    solve.add_argument("--seed", type=int, metavar="N", help="random seed (default: the file's, else 0)")
+    solve.add_argument("--out", "-o", type=Path, metavar="RESULT.json", help="write the result as JSON")
+    solve.add_argument("--quiet", "-q", action="store_true", help="no progress bar and no log lines")
+    solve.add_argument(
+        "--option", action="append", default=[], metavar="KEY=VALUE", help="a method option (repeatable)"
+    )
+
+    check = commands.add_parser("check", parents=[common], help="validate a problem file without solving it")
+    check.set_defaults(command=cmd_check)
+    check.add_argument("file", type=Path, metavar="FILE")
+
+    methods = commands.add_parser("methods", parents=[common], help="list methods, devices and options")
+    methods.set_defaults(command=cmd_methods)
+    methods.add_argument("name", nargs="?", help="show one method with its options")
+    methods.add_argument("--kind", help="only methods for this problem kind")
+    methods.add_argument("--verbose", "-v", action="store_true", help="also list every method's options")
+    return parser
