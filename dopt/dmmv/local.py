@@ -3,11 +3,17 @@
 Each pass scores every value of every variable at once (O(nnz(A) |D|), in
 parallel), then applies the improving moves in order of merit, rechecking each
 one exactly on the state left by the previous ones. Moves are ranked by the
-new maximum violation and, on ties, by a p-norm surrogate of the violations,
-which gives the flat min-max landscape a slope. At a local optimum a kick
-perturbs the variables of the worst constraint of the best point found
-(widening after repeated failures) and the descent starts again, until the
-time limit, the stall limit, or a proven optimum (the LP bound is reached).
+new maximum violation and, on ties, by the p-norm surrogate sum_i (v_i / T)^p,
+which gives the flat min-max landscape a slope.
+
+The search starts from the rounded LP relaxation (whose value is a lower
+bound) and first smooths: it descends on the surrogate alone for p = 2, 4, ...
+(p-norm continuation), then on the max. At a local optimum it tries pair
+moves on the worst constraint; then a kick moves a few of that constraint's
+variables a level (widening after repeated failures) and the search smooths
+and descends again; every few failed kicks it restarts from a random rounding
+of the LP point or from random levels. It stops at the time limit, the stall
+limit, or a proven optimum (the LP bound, or zero, is reached).
 """
 
 from __future__ import annotations
@@ -47,7 +53,7 @@ class LocalOptions:
     kick_patience: int = option(5, "failed kicks before the kick widens")
     kick_max_fraction: float = option(0.25, "largest kick as a fraction of the variables")
     smoothing: bool = option(True, "start (and restart) with p-norm continuation: descend on sum v^p for p = 2, 4, ...")
-    restart_after: int = option(20, "failed kicks in a row before a random restart (0: never)")
+    restart_after: int = option(2, "failed kicks in a row before a restart (0: never)")
     pair_size: int = option(12, "variables of the worst constraint tried in pair moves at a local optimum (0: off)")
     max_rounds: int = option(0, "stop after this many passes (0: no limit)")
 
@@ -69,13 +75,13 @@ class LocalOptions:
     options=LocalOptions,
     devices=("cpu", "gpu"),
     default=True,
-    summary="iterated local search: parallel exact move scoring, surrogate tie-breaks, kicks",
+    summary="iterated local search: parallel exact move scoring, p-norm smoothing, pair moves, kicks, restarts",
 )
 def solve_local(problem: DMMVProblem, opts: LocalOptions, ctx: SolveContext) -> Result:
     """Run the local search until the time limit, the stall limit or a proven optimum."""
     state = _make_state(problem, ctx.device)
-    start, bound = _initial_levels(problem, opts, ctx)
-    search = _Search(problem, opts, ctx, state, bound)
+    anchor, start, bound = _initial_point(problem, opts, ctx)
+    search = _Search(problem, opts, ctx, state, bound, anchor)
     status = search.run(start)
     x = problem.value_of(search.best_levels)
     extras: dict[str, Any] = {"kicks": search.kicks, "moves": search.moves, "restarts": search.restarts}
@@ -104,10 +110,16 @@ class _Search:
     """The iterated local search over one state; keeps the best point found."""
 
     def __init__(
-        self, problem: DMMVProblem, opts: LocalOptions, ctx: SolveContext, state: Any, bound: float | None
+        self,
+        problem: DMMVProblem,
+        opts: LocalOptions,
+        ctx: SolveContext,
+        state: Any,
+        bound: float | None,
+        anchor: np.ndarray | None,
     ) -> None:
         self.problem, self.opts, self.ctx, self.state = problem, opts, ctx, state
-        self.bound = bound
+        self.bound, self.anchor = bound, anchor
         self.squarings = round(math.log2(opts.surrogate_power))
         n = problem.shape[1]
         automatic = math.inf if ctx.time_limit is not None else 50 + 4 * int(math.sqrt(n))
@@ -146,12 +158,18 @@ class _Search:
                 return "converged"
             if self.opts.restart_after and stall % self.opts.restart_after == 0:
                 self.restarts += 1
-                self.state.load((self.ctx.rng.random(self.problem.shape[1]) * self.problem.sizes).astype(np.int64))
+                self.state.load(self._restart_levels())
                 reason = self._smooth() if self.opts.smoothing else None
             else:
                 self._kick(kick, from_best=stall % self.opts.kick_patience == 0)
                 if self.opts.smoothing:
                     reason = self._descend(smoothing=True)
+
+    def _restart_levels(self) -> np.ndarray:
+        """A fresh start: alternately a random rounding of the anchor point (when there is one) and uniform levels."""
+        if self.anchor is not None and self.restarts % 2 == 1:
+            return randomized_rounding(self.problem, self.anchor, self.ctx.rng)
+        return (self.ctx.rng.random(self.problem.shape[1]) * self.problem.sizes).astype(np.int64)
 
     def _keep_if_best(self) -> None:
         value = self.state.objective()
@@ -186,6 +204,7 @@ class _Search:
         the max may rise on the way; the best point seen is kept all the same.
         """
         state = self.state
+        sq = self.squarings
         while True:
             reason = self._stop_reason()
             if reason is not None:
@@ -194,7 +213,7 @@ class _Search:
             if t_obj <= 0.0:
                 return None
             tol = -1.0 if smoothing else REL_TOL * t_obj
-            level, new_max, ds = state.full_pass(t_obj, self.squarings, tol)
+            level, new_max, ds = state.full_pass(t_obj, sq, tol)
             if smoothing:
                 improving = (level >= 0) & (ds < -DS_TOL)
             else:
@@ -207,7 +226,7 @@ class _Search:
                 if smoothing
                 else cands[np.lexsort((ds[cands], new_max[cands]))]
             )
-            self.moves += state.apply(cands, t_obj, self.squarings, tol, DS_TOL)
+            self.moves += state.apply(cands, t_obj, sq, tol, DS_TOL)
             self.rounds += 1
             self._keep_if_best()
             if self.rounds % 16 == 0:
@@ -280,13 +299,16 @@ class _Search:
         state.set_levels(js, levels)
 
 
-def _initial_levels(problem: DMMVProblem, opts: LocalOptions, ctx: SolveContext) -> tuple[np.ndarray, float | None]:
-    """Starting levels and, when the LP relaxation was solved, its lower bound."""
+def _initial_point(
+    problem: DMMVProblem, opts: LocalOptions, ctx: SolveContext
+) -> tuple[np.ndarray | None, np.ndarray, float | None]:
+    """The continuous anchor point (if any), the starting levels, and the LP lower bound when solved."""
     from dopt.dmmv.relax import lp_relaxation, round_to_domain
 
     if opts.x0 is not None:
         try:
-            return problem.levels(np.asarray(opts.x0, dtype=np.float64)), None
+            x0 = np.asarray(opts.x0, dtype=np.float64)
+            return x0, problem.levels(x0), None
         except ValueError as exc:
             raise MethodError(f"option 'x0' of method dmmv.local: {exc}") from None
     init = opts.init
@@ -294,13 +316,27 @@ def _initial_levels(problem: DMMVProblem, opts: LocalOptions, ctx: SolveContext)
         nnz = problem.A.nnz if problem.is_sparse else problem.A.size
         init = "lp" if nnz <= LP_INIT_MAX_NNZ else "lsq"
     if init == "random":
-        return (ctx.rng.random(problem.shape[1]) * problem.sizes).astype(np.int64), None
+        return None, (ctx.rng.random(problem.shape[1]) * problem.sizes).astype(np.int64), None
     if init == "lsq":
-        return round_to_domain(problem, _least_squares_point(problem)), None
+        anchor = _least_squares_point(problem)
+        return anchor, round_to_domain(problem, anchor), None
     left = ctx.time_left()
     relaxation = lp_relaxation(problem, time_limit=None if left is None else 0.5 * left)
     bound = relaxation.bound if relaxation.status == "optimal" else None
-    return round_to_domain(problem, relaxation.x), bound
+    return relaxation.x, round_to_domain(problem, relaxation.x), bound
+
+
+def randomized_rounding(problem: DMMVProblem, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Levels of a random rounding of ``x``: up to the next value with probability its fractional position."""
+    values = problem.values
+    below = np.count_nonzero(values <= x[:, None], axis=1) - 1
+    lo = np.clip(below, 0, problem.sizes - 1)
+    hi = np.minimum(lo + 1, problem.sizes - 1)
+    rows = np.arange(values.shape[0])
+    v_lo, v_hi = values[rows, lo], values[rows, hi]
+    gap = np.where(hi > lo, v_hi - v_lo, 1.0)
+    frac = np.clip((x - v_lo) / gap, 0.0, 1.0)
+    return np.where(rng.random(x.size) < frac, hi, lo).astype(np.int64)
 
 
 def _least_squares_point(problem: DMMVProblem) -> np.ndarray:
