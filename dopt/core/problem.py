@@ -47,12 +47,21 @@ class Problem:
         return {"kind": self.kind, "name": self.name}
 
 
-def float_vector(value: Any, field_name: str, length: int | None = None) -> np.ndarray:
-    """``value`` as a 1-D float64 array, checked for length; NaN is always refused."""
+def float_array(value: Any, field_name: str) -> np.ndarray:
+    """``value`` as a float64 array; ProblemError for anything but real numbers (complex, dates, text)."""
     try:
-        arr = np.asarray(value, dtype=np.float64)
+        arr = np.asarray(value)
     except (TypeError, ValueError) as exc:
         raise ProblemError(f"{field_name}: not a numeric array ({exc})") from None
+    if arr.dtype.kind not in "biuf":
+        what = "complex" if arr.dtype.kind == "c" else f"non-numeric ({arr.dtype})"
+        raise ProblemError(f"{field_name}: {what} values; expected real numbers")
+    return arr.astype(np.float64, copy=False)
+
+
+def float_vector(value: Any, field_name: str, length: int | None = None) -> np.ndarray:
+    """``value`` as a 1-D float64 array, checked for length; NaN is always refused."""
+    arr = float_array(value, field_name)
     if arr.ndim == 0 and length is not None:
         arr = np.full(length, float(arr))
     if arr.ndim != 1:

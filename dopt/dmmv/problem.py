@@ -13,7 +13,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from dopt.core.errors import FormatError, ProblemError
-from dopt.core.problem import Problem, float_vector, require_finite
+from dopt.core.problem import Problem, float_array, float_vector, require_finite
 from dopt.core.registry import register_kind
 
 DATA_KEYS = {"A", "lower", "upper", "b", "values", "weights"}
@@ -132,7 +132,8 @@ class DMMVProblem(Problem):
         )
 
     def to_data(self) -> tuple[dict[str, Any], dict[str, Any]]:
-        data: dict[str, Any] = {"A": self.A, "values": self.values}
+        shared = bool((self.values == self.values[0]).all()) and not np.isnan(self.values).any()
+        data: dict[str, Any] = {"A": self.A, "values": self.values[0] if shared else self.values}
         if np.array_equal(self.lower, self.upper):
             data["b"] = self.lower
         else:
@@ -164,14 +165,13 @@ class DMMVProblem(Problem):
 def _matrix(A: Any) -> np.ndarray | sp.csc_array:
     """A as float64: dense C-order array or CSC sparse array, finite, 2-D and non-empty."""
     if sp.issparse(A):
+        if A.dtype.kind not in "biuf":
+            raise ProblemError(f"A: {A.dtype} entries; expected real numbers")
         A = sp.csc_array(A, dtype=np.float64)
         A.sum_duplicates()
         A.sort_indices()
     else:
-        try:
-            A = np.asarray(A, dtype=np.float64)
-        except (TypeError, ValueError) as exc:
-            raise ProblemError(f"A: not a numeric matrix ({exc})") from None
+        A = float_array(A, "A")
         if A.ndim != 2:
             raise ProblemError(f"A: expected a 2-D matrix, got shape {A.shape}")
     if A.shape[0] == 0 or A.shape[1] == 0:
@@ -182,10 +182,7 @@ def _matrix(A: Any) -> np.ndarray | sp.csc_array:
 
 def _domains(values: Any, n: int) -> np.ndarray:
     """Per-variable domains as an n x k array, each row sorted, unique, NaN-padded."""
-    try:
-        vals = np.asarray(values, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise ProblemError(f"values: not a numeric array ({exc})") from None
+    vals = float_array(values, "values")
     if vals.ndim == 1:
         vals = np.broadcast_to(vals, (n, vals.shape[0]))
     if vals.ndim != 2 or vals.shape[0] != n:
