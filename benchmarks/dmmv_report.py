@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import time
 from pathlib import Path
@@ -99,7 +100,7 @@ def main() -> None:
         rows.append(compare(n, args.time_limit, args.seed))
         print(json.dumps(rows[-1]), flush=True)
     passes = [pass_time(n) for n in args.pass_sizes]
-    machine = f"{platform.processor() or platform.machine()}, {__import__('os').cpu_count()} CPUs, {platform.python_version()}"
+    machine = f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
     report = f"Generated {time.strftime('%Y-%m-%d')} on {machine} by `python benchmarks/dmmv_report.py`.\n\n"
     report += markdown(rows, passes, args.time_limit)
     (args.out / "dmmv.md").write_text(report)
