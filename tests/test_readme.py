@@ -14,7 +14,7 @@ def test_library_example_runs(tmp_path, monkeypatch):
     assert blocks, "README has no Python example"
     monkeypatch.chdir(tmp_path)
     namespace: dict = {}
-    exec(compile(blocks[0], "README.md", "exec"), namespace)  # noqa: S102 - our own documentation
+    exec(compile(blocks[0], "README.md", "exec"), namespace)
     result, problem = namespace["result"], namespace["problem"]
     assert result.objective == problem.objective(result.x)
     assert (tmp_path / "demo" / "demo.toml").is_file() and (tmp_path / "demo" / "result.json").is_file()
