@@ -51,10 +51,12 @@ def pass_time(n: int, repeats: int = 5) -> dict:
     state.load(np.random.default_rng(0).integers(0, LEVELS, size=n))
     t_obj = state.objective()
     state.full_pass(t_obj, 3, 1e-9 * t_obj)  # compile / warm up
-    start = time.perf_counter()
+    times = []
     for _ in range(repeats):
+        start = time.perf_counter()
         state.full_pass(t_obj, 3, 1e-9 * t_obj)
-    seconds = (time.perf_counter() - start) / repeats
+        times.append(time.perf_counter() - start)
+    seconds = min(times)  # the least disturbed run on a shared machine
     work = problem.shape[0] * n * LEVELS
     return {"n": n, "m": problem.shape[0], "work": work, "seconds": seconds, "ns_per_unit": 1e9 * seconds / work}
 
@@ -64,21 +66,22 @@ def markdown(rows: list[dict], passes: list[dict], time_limit: float) -> str:
     lines = [
         f"### dmmv.local vs HiGHS, {time_limit:g} s each (off-grid Gaussian, m = 3n, {LEVELS} levels)",
         "",
-        "| n | m | dmmv.local | HiGHS incumbent | HiGHS bound | rounded LP | local / HiGHS | local / rounded LP |",
-        "|---|---|---|---|---|---|---|---|",
+        "| n | m | dmmv.local | HiGHS incumbent | HiGHS bound | HiGHS wall s | rounded LP | local / HiGHS "
+        "| local / rounded LP |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         highs = "none found" if r["highs"] is None else f"{r['highs']:.4f}"
         ratio = "—" if r["highs"] is None else f"{r['local'] / r['highs']:.3f}"
         lines.append(
             f"| {r['n']} | {r['m']} | **{r['local']:.4f}** | {highs} | {r['highs_bound']:.4f} | "
-            f"{r['rounded_lp']:.4f} | {ratio} | {r['local'] / r['rounded_lp']:.3f} |"
+            f"{r['highs_time']:.1f} | {r['rounded_lp']:.4f} | {ratio} | {r['local'] / r['rounded_lp']:.3f} |"
         )
     lines += [
         "",
         "### Time per full move-evaluation pass (CPU, dense A, every value of every variable)",
         "",
-        "| n | m | n·m·|D| | seconds | ns per (row, value) |",
+        "| n | m | n·m·\\|D\\| | seconds | ns per (row, value) |",
         "|---|---|---|---|---|",
     ]
     for p in passes:
