@@ -1,0 +1,276 @@
+"""Check and time the GPU path of ``dmmv.local`` on a machine with an NVIDIA GPU; write a markdown report.
+
+Runs the ``gpu``-marked tests and the CPU/GPU state comparisons of tests/test_dmmv_cuda.py
+natively (no simulator), times ``CudaState.full_pass`` and ``apply`` against ``CpuState``
+on dense and sparse random instances, and compares ``dopt.solve`` on both devices.
+See gpu/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+ROOT = Path(__file__).resolve().parents[1]
+HOST_BYTES_PER_ENTRY = 80  # A, the CPU state's dense and CSC copies, the GPU state's staging copies
+DEVICE_BYTES_PER_ENTRY = 20  # row-major dense matrix + CSC values and int32 rows
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The command line."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=ROOT / "gpu" / "report.md", help="markdown report path")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 3000, 10000], help="n of the dense instances")
+    parser.add_argument("--levels", type=int, default=16, help="values per domain")
+    parser.add_argument(
+        "--sparse-n", type=int, default=100_000, help="n of the sparse instance (m = 2n, 10 per column)"
+    )
+    parser.add_argument("--repeats", type=int, default=3, help="timed passes per state (best is kept)")
+    parser.add_argument("--apply-cands", type=int, default=1000, help="candidates of the timed apply")
+    parser.add_argument("--rounds", type=int, default=30, help="max_rounds of the compared solves")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds of the compared solves")
+    parser.add_argument("--skip-tests", action="store_true", help="only time and compare solves")
+    return parser.parse_args(argv)
+
+
+def gpu_facts() -> dict[str, str]:
+    """Model, compute capability and memory of the current CUDA device."""
+    from numba import cuda
+
+    device = cuda.get_current_device()
+    name = device.name.decode() if isinstance(device.name, bytes) else str(device.name)
+    free, total = cuda.current_context().get_memory_info()
+    major, minor = device.compute_capability
+    return {
+        "GPU": name,
+        "compute capability": f"{major}.{minor}",
+        "GPU memory": f"{total / 2**30:.1f} GiB ({free / 2**30:.1f} GiB free)",
+        "CPU": f"{platform.processor() or platform.machine()}, {os.cpu_count()} logical cores",
+        "Python": platform.python_version(),
+        "numba / numba-cuda": f"{_version('numba')} / {_version('numba-cuda')}",
+    }
+
+
+def _version(package: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return "absent"
+
+
+def run_pytest(args: list[str]) -> tuple[bool, str]:
+    """Run pytest in the repository root; (passed, its summary line)."""
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args]
+    env = {key: value for key, value in os.environ.items() if key != "NUMBA_ENABLE_CUDASIM"}
+    proc = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+    print(proc.stdout[-4000:], proc.stderr[-2000:], sep="\n")
+    lines = [line for line in proc.stdout.splitlines() if line.strip()]
+    return proc.returncode == 0, lines[-1].strip("= ") if lines else f"exit code {proc.returncode}"
+
+
+def max_rows(n: int) -> int:
+    """Most rows of a dense m x n instance that fit in half the free host memory and 80% of the free GPU memory."""
+    from numba import cuda
+
+    gpu_free = cuda.current_context().get_memory_info()[0]
+    host_free = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
+    return int(min(0.5 * host_free / (HOST_BYTES_PER_ENTRY * n), 0.8 * gpu_free / (DEVICE_BYTES_PER_ENTRY * n)))
+
+
+def dense_instance(m: int, n: int, levels: int, seed: int) -> Any:
+    """Random dense A, equalities A z = b for a z off the grid, one shared domain of ``levels`` values."""
+    from dopt.dmmv import DMMVProblem
+
+    rng = np.random.default_rng(seed)
+    A = rng.standard_normal((m, n))
+    b = A @ rng.uniform(-1, 1, size=n)
+    return DMMVProblem(A, np.linspace(-1.0, 1.0, levels), b=b, name=f"dense-{m}x{n}")
+
+
+def sparse_instance(n: int, levels: int, seed: int, per_column: int = 10) -> Any:
+    """Random sparse A (m = 2n, about ``per_column`` entries per column), ranges around A z."""
+    from dopt.dmmv import DMMVProblem
+
+    rng = np.random.default_rng(seed)
+    m = 2 * n
+    rows = rng.integers(0, m, size=n * per_column)
+    cols = np.repeat(np.arange(n), per_column)
+    A = sp.csc_array((rng.standard_normal(rows.size), (rows, cols)), shape=(m, n))
+    centre = A @ rng.uniform(-1, 1, size=n)
+    return DMMVProblem(
+        A, np.linspace(-1.0, 1.0, levels), lower=centre - 0.01, upper=centre + 0.01, name=f"sparse-{m}x{n}"
+    )
+
+
+def best_time(call: Callable[[], Any], repeats: int) -> float:
+    """Best wall time of ``repeats`` calls after one warm-up call (compilation)."""
+    from numba import cuda
+
+    call()
+    cuda.synchronize()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        call()
+        cuda.synchronize()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def time_states(problem: Any, repeats: int, apply_cands: int) -> dict[str, Any]:
+    """Time one full pass and one apply of the same candidates on the CPU and the GPU state."""
+    from numba import cuda
+
+    from dopt.dmmv.cuda_state import CudaState
+    from dopt.dmmv.state import CpuState
+
+    levels = (np.random.default_rng(1).random(problem.shape[1]) * problem.sizes).astype(np.int64)
+    cpu, gpu = CpuState(problem), CudaState(problem)
+    cpu.load(levels)
+    gpu.load(levels)
+    t = cpu.objective()
+    tol = 1e-9 * t
+    row: dict[str, Any] = {"name": problem.name, "nnz": problem.A.nnz if problem.is_sparse else problem.A.size}
+    row["cpu_pass"] = best_time(lambda: cpu.full_pass(t, 3, tol), repeats)
+    row["gpu_pass"] = best_time(lambda: gpu.full_pass(t, 3, tol), repeats)
+    c_level, c_max, c_ds = cpu.full_pass(t, 3, tol)
+    g_level = gpu.full_pass(t, 3, tol)[0]
+    row["same_level"] = float(np.mean(c_level == g_level))
+    improving = (c_level >= 0) & ((c_max < t - tol) | ((c_max <= t) & (c_ds < -1e-9)))
+    cands = np.flatnonzero(improving)
+    cands = cands[np.lexsort((c_ds[cands], c_max[cands]))][: apply_cands + 1]
+    row["cands"] = max(cands.size - 1, 0)
+    for name, state in (("cpu", cpu), ("gpu", gpu)):
+        state.apply(cands[:1], t, 3, tol, 1e-9)  # warm-up (compilation)
+        start = time.perf_counter()
+        row[f"{name}_applied"] = state.apply(cands[1:], t, 3, tol, 1e-9)
+        cuda.synchronize()
+        row[f"{name}_apply"] = time.perf_counter() - start
+    return row
+
+
+def compare_solves(problem: Any, seeds: list[int], rounds: int) -> list[dict[str, Any]]:
+    """``dopt.solve`` on cpu and gpu with the same seeds and max_rounds."""
+    import dopt
+
+    dopt.solve(problem, "dmmv.local", device="gpu", seed=0, max_rounds=2, time_limit=None)  # compile kernels
+    rows = []
+    for seed in seeds:
+        cpu = dopt.solve(problem, "dmmv.local", device="cpu", seed=seed, max_rounds=rounds, time_limit=None)
+        gpu = dopt.solve(problem, "dmmv.local", device="gpu", seed=seed, max_rounds=rounds, time_limit=None)
+        rows.append({"name": problem.name, "seed": seed, "cpu": cpu, "gpu": gpu, "same": np.array_equal(cpu.x, gpu.x)})
+    return rows
+
+
+def timing_table(rows: list[dict[str, Any]]) -> list[str]:
+    """Markdown table of the timed passes and applies."""
+    lines = [
+        "| instance | nnz | CPU pass (s) | GPU pass (s) | pass speedup | same best level | apply candidates "
+        "| CPU apply (s) | GPU apply (s) | moves applied (CPU / GPU) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['name']} | {r['nnz']:,} | {r['cpu_pass']:.4f} | {r['gpu_pass']:.4f} "
+            f"| {r['cpu_pass'] / r['gpu_pass']:.1f}x | {100 * r['same_level']:.2f}% | {r['cands']} "
+            f"| {r['cpu_apply']:.4f} | {r['gpu_apply']:.4f} | {r['cpu_applied']} / {r['gpu_applied']} |"
+        )
+    return lines
+
+
+def solve_table(rows: list[dict[str, Any]]) -> list[str]:
+    """Markdown table of the compared solves."""
+    lines = [
+        "| instance | seed | CPU objective | GPU objective | same x | rounds (CPU / GPU) | CPU (s) | GPU (s) |",
+        "|---|---:|---:|---:|---|---|---:|---:|",
+    ]
+    for r in rows:
+        cpu, gpu = r["cpu"], r["gpu"]
+        lines.append(
+            f"| {r['name']} | {r['seed']} | {cpu.objective:.10g} | {gpu.objective:.10g} "
+            f"| {'yes' if r['same'] else 'no'} "
+            f"| {cpu.iterations} / {gpu.iterations} | {cpu.wall_time:.2f} | {gpu.wall_time:.2f} |"
+        )
+    return lines
+
+
+def write_report(
+    path: Path,
+    facts: dict[str, str],
+    tests: list[tuple[str, bool, str]],
+    timings: list[dict[str, Any]],
+    solves: list[dict[str, Any]],
+    args: argparse.Namespace,
+) -> None:
+    """Write the markdown report."""
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    lines = [f"# dopt GPU check ({stamp})", ""]
+    lines += [f"- **{key}**: {value}" for key, value in facts.items()]
+    lines += ["", "## Tests", "", "| suite | result | summary |", "|---|---|---|"]
+    lines += [f"| `{suite}` | {'pass' if ok else 'FAIL'} | {summary} |" for suite, ok, summary in tests]
+    if not tests:
+        lines.append("| (skipped with --skip-tests) | | |")
+    lines += ["", f"## dmmv.local state: one full pass and one apply ({args.levels} levels, p = 8)", ""]
+    lines += timing_table(timings)
+    lines += [
+        "",
+        "Pass: best of the repeats after a warm-up. Apply: the sequential recheck of the pass's improving "
+        "candidates in merit order (one host round trip per candidate on the GPU).",
+        "",
+    ]
+    lines += [f"## dopt.solve(..., 'dmmv.local', max_rounds={args.rounds}) on cpu and gpu", ""]
+    lines += solve_table(solves)
+    lines += ["", "Runs may part ways where FMA rounding on the GPU flips a near-tie between moves.", ""]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines))
+
+
+def run_tests(skip: bool) -> list[tuple[str, bool, str]]:
+    """The gpu-marked tests and the native CPU/GPU state comparisons."""
+    if skip:
+        return []
+    suites = [["-m", "gpu", "tests"], ["-o", "python_functions=check_*", "tests/test_dmmv_cuda.py"]]
+    return [(" ".join(["pytest", *args]), *run_pytest(args)) for args in suites]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Check, time, compare and report; exit status 1 when a test fails."""
+    args = parse_args(argv)
+    if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
+        sys.exit("gpu/check.py needs a real GPU: unset NUMBA_ENABLE_CUDASIM")
+    from dopt.core.device import real_gpu_available
+
+    if not real_gpu_available():
+        sys.exit("no CUDA device is visible (pip install -e '.[gpu,test]' on a machine with an NVIDIA GPU)")
+    facts = gpu_facts()
+    print(f"GPU: {facts['GPU']}, compute capability {facts['compute capability']}, {facts['GPU memory']}")
+    tests = run_tests(args.skip_tests)
+    timings = []
+    for n in args.sizes:
+        problem = dense_instance(min(3 * n, max_rows(n)), n, args.levels, seed=n)
+        timings.append(time_states(problem, args.repeats, args.apply_cands))
+        print(timing_table(timings)[-1], flush=True)
+    timings.append(time_states(sparse_instance(args.sparse_n, args.levels, seed=7), args.repeats, args.apply_cands))
+    print(timing_table(timings)[-1], flush=True)
+    solves = compare_solves(dense_instance(900, 300, args.levels, seed=11), args.seeds, args.rounds)
+    solves += compare_solves(sparse_instance(2000, args.levels, seed=12), args.seeds, args.rounds)
+    write_report(args.out, facts, tests, timings, solves, args)
+    print(f"report written to {args.out}")
+    return 0 if all(ok for _, ok, _ in tests) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
