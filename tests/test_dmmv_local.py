@@ -1,0 +1,224 @@
+"""``dmmv.local`` against brute force, its statuses and options, and its kernels against a NumPy reference."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from dmmv_cases import brute_force, random_tiny_problem
+
+import dopt
+from dopt.core.errors import DoptError
+from dopt.dmmv import DMMVProblem
+from dopt.dmmv.state import CpuState
+
+TINY_SEEDS = range(60)
+
+
+@pytest.fixture(scope="module")
+def tiny_runs() -> list[tuple[DMMVProblem, float, dopt.Result]]:
+    """Each tiny instance, its brute-force optimum and the dmmv.local result (no time limit: stall stop)."""
+    runs = []
+    for seed in TINY_SEEDS:
+        problem = random_tiny_problem(seed)
+        optimum, _ = brute_force(problem)
+        runs.append((problem, optimum, dopt.solve(problem, "dmmv.local", device="cpu", seed=seed)))
+    return runs
+
+
+def test_finds_brute_force_optimum_on_98_percent(tiny_runs: list) -> None:
+    """The acceptance figure: the brute-force optimum on at least 98% of 60 tiny instances."""
+    hits = [abs(res.objective - opt) <= 1e-9 * max(1.0, opt) for _, opt, res in tiny_runs]
+    misses = [p.name for (p, _, _), hit in zip(tiny_runs, hits, strict=True) if not hit]
+    assert np.mean(hits) >= 0.98, f"missed {misses}"
+
+
+def test_results_are_feasible_points_with_recomputed_objective(tiny_runs: list) -> None:
+    """Every x_j is in D_j, the objective is the recomputed violation and never below the optimum."""
+    for problem, optimum, res in tiny_runs:
+        problem.check(res.x)
+        for j, value in enumerate(res.x):
+            assert value in problem.values[j, : problem.sizes[j]]
+        assert res.objective == problem.objective(res.x)
+        assert res.objective >= optimum - 1e-12
+        assert res.method == "dmmv.local" and res.device == "cpu"
+        assert res.status in {"optimal", "converged"}
+        if res.status == "optimal":
+            assert res.objective <= max(res.extras.get("bound", 0.0), 0.0) * (1 + 1e-9) + 1e-300
+
+
+def test_lp_bound_is_a_valid_lower_bound(tiny_runs: list) -> None:
+    for _, optimum, res in tiny_runs:
+        if "bound" in res.extras:
+            assert res.extras["bound"] <= optimum + 1e-7
+
+
+def test_same_seed_same_answer() -> None:
+    problem = random_tiny_problem(7)
+    first = dopt.solve(problem, "dmmv.local", device="cpu", seed=3, init="random")
+    second = dopt.solve(problem, "dmmv.local", device="cpu", seed=3, init="random")
+    np.testing.assert_array_equal(first.x, second.x)
+    assert (first.objective, first.iterations, first.extras) == (second.objective, second.iterations, second.extras)
+
+
+def test_dense_and_sparse_storage_give_the_same_run() -> None:
+    """The dense and CSC scoring kernels agree, so the search retraces itself."""
+    rng = np.random.default_rng(5)
+    A = rng.normal(size=(40, 20))
+    A[rng.random(A.shape) < 0.5] = 0.0
+    values = np.linspace(-1.0, 1.0, 7)
+    b = A @ rng.uniform(-1, 1, size=20)
+    dense = DMMVProblem(A, values, b=b)
+    sparse = DMMVProblem(sp.csc_array(A), values, b=b)
+    kwargs = {"device": "cpu", "seed": 1, "max_rounds": 40, "init": "random"}
+    a, c = dopt.solve(dense, "dmmv.local", **kwargs), dopt.solve(sparse, "dmmv.local", **kwargs)
+    np.testing.assert_array_equal(a.x, c.x)
+    assert a.objective == pytest.approx(c.objective, rel=1e-12)
+
+
+def _off_grid(n: int, m: int, seed: int = 0) -> DMMVProblem:
+    rng = np.random.default_rng(seed)
+    A = rng.normal(size=(m, n))
+    return DMMVProblem(A, np.linspace(-1.0, 1.0, 16), b=A @ rng.uniform(-1, 1, size=n))
+
+
+def test_time_limit_status_and_best_point() -> None:
+    problem = _off_grid(200, 600)
+    res = dopt.solve(problem, "dmmv.local", device="cpu", time_limit=0.5)
+    assert res.status == "time_limit"
+    assert res.wall_time < 5.0
+    assert res.objective == problem.objective(res.x)
+    rounded = dopt.solve(problem, "dmmv.round", device="cpu")
+    assert res.objective < rounded.objective
+
+
+def test_iteration_limit_status() -> None:
+    res = dopt.solve(_off_grid(30, 90), "dmmv.local", device="cpu", max_rounds=3)
+    assert res.status == "iteration_limit"
+    assert res.iterations == 3
+
+
+def test_callback_stop_gives_interrupted_with_incumbent() -> None:
+    problem = _off_grid(50, 150)
+    seen = []
+
+    def stop_at_second(progress: dopt.Progress) -> bool:
+        seen.append(progress.objective)
+        return len(seen) >= 2
+
+    res = dopt.solve(problem, "dmmv.local", device="cpu", callback=stop_at_second)
+    assert res.status == "interrupted"
+    assert res.objective == problem.objective(res.x)
+    assert res.objective <= seen[0]
+
+
+def test_zero_violation_is_proven_optimal() -> None:
+    """A planted grid point gives objective 0, which is optimal without further search."""
+    rng = np.random.default_rng(2)
+    A = rng.normal(size=(30, 10))
+    values = np.arange(-3.0, 4.0)
+    z = rng.choice(values, size=10)
+    res = dopt.solve(DMMVProblem(A, values, b=A @ z), "dmmv.local", device="cpu", init="random")
+    assert res.status == "optimal"
+    assert res.objective == pytest.approx(0.0, abs=1e-12)
+
+
+def test_local_search_improves_on_rounding_and_lp_bound_holds() -> None:
+    problem = _off_grid(60, 180, seed=4)
+    local = dopt.solve(problem, "dmmv.local", device="cpu", seed=0)
+    rounded = dopt.solve(problem, "dmmv.round", device="cpu")
+    assert local.objective < 0.8 * rounded.objective
+    assert local.extras["bound"] <= local.objective
+
+
+def test_x0_starts_from_given_point() -> None:
+    problem = random_tiny_problem(4)
+    _, levels = brute_force(problem)
+    res = dopt.solve(problem, "dmmv.local", device="cpu", x0=problem.value_of(levels), max_rounds=1)
+    assert res.objective == pytest.approx(brute_force(problem)[0])
+
+
+@pytest.mark.parametrize(
+    ("options", "fragment"),
+    [
+        ({"surrogate_power": 6}, "power of two"),
+        ({"kick_max_fraction": 0.0}, "kick_max_fraction"),
+        ({"pair_size": -1}, "pair_size"),
+        ({"max_rounds": -2}, "max_rounds"),
+        ({"init": "magic"}, "init"),
+        ({"no_such_option": 1}, "surrogate_power"),
+    ],
+)
+def test_bad_options_are_errors(options: dict, fragment: str) -> None:
+    with pytest.raises(DoptError, match=fragment):
+        dopt.solve(random_tiny_problem(1), "dmmv.local", device="cpu", **options)
+
+
+def _reference_pass(problem: DMMVProblem, q: np.ndarray, t_obj: float, power: int) -> tuple[np.ndarray, np.ndarray]:
+    """New max and surrogate change of every (variable, level), recomputed from scratch in NumPy."""
+    w, n = problem.weights, problem.shape[1]
+    kmax = problem.values.shape[1]
+    A = problem.A.toarray() if problem.is_sparse else problem.A
+
+    def violations(levels: np.ndarray) -> np.ndarray:
+        s = A @ problem.value_of(levels)
+        return w * np.maximum(np.maximum(s - problem.upper, problem.lower - s), 0.0)
+
+    v0 = violations(q)
+    new_max, ds = np.full((n, kmax), np.nan), np.full((n, kmax), np.nan)
+    for j in range(n):
+        for lvl in range(problem.sizes[j]):
+            moved = q.copy()
+            moved[j] = lvl
+            v = violations(moved)
+            new_max[j, lvl] = v.max()
+            ds[j, lvl] = np.sum((v / t_obj) ** power - (v0 / t_obj) ** power)
+    return new_max, ds
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize("seed", range(5))
+def test_full_pass_matches_numpy_reference(seed: int, sparse: bool) -> None:
+    """The kernel's chosen move is the lexicographic best (max, then surrogate) of the from-scratch scores."""
+    problem = random_tiny_problem(seed)
+    if sparse and not problem.is_sparse:
+        problem = DMMVProblem(
+            sp.csc_array(problem.A), problem.values, lower=problem.lower, upper=problem.upper, weights=problem.weights
+        )
+    rng = np.random.default_rng(seed)
+    q = (rng.random(problem.shape[1]) * problem.sizes).astype(np.int64)
+    state = CpuState(problem)
+    state.load(q)
+    t_obj = state.objective()
+    if t_obj <= 0.0:
+        pytest.skip("start point already optimal")
+    new_max, ds = _reference_pass(problem, q, t_obj, 8)
+    level, got_max, got_ds = state.full_pass(t_obj, 3, 1e-9 * t_obj)
+    for j in range(problem.shape[1]):
+        if problem.sizes[j] == 1:
+            assert level[j] == -1
+            continue
+        assert got_max[j] == pytest.approx(new_max[j, level[j]], rel=1e-9, abs=1e-12)
+        assert got_ds[j] == pytest.approx(ds[j, level[j]], rel=1e-7, abs=1e-9)
+        others = [lvl for lvl in range(problem.sizes[j]) if lvl != q[j]]
+        assert got_max[j] <= min(new_max[j, others]) * (1 + 1e-9) + 1e-12
+
+
+def test_apply_keeps_state_equal_to_recomputation() -> None:
+    """After moves and unconditional level changes the incremental state equals a fresh load."""
+    problem = _off_grid(25, 60, seed=9)
+    rng = np.random.default_rng(0)
+    state = CpuState(problem)
+    state.load((rng.random(25) * problem.sizes).astype(np.int64))
+    for _ in range(5):
+        t_obj = state.objective()
+        level, new_max, _ = state.full_pass(t_obj, 3, 1e-9 * t_obj)
+        cands = np.flatnonzero((level >= 0) & (new_max <= t_obj))
+        state.apply(cands, t_obj, 3, 1e-9 * t_obj, 1e-9)
+        js = rng.choice(25, size=3, replace=False)
+        state.set_levels(js, (rng.random(3) * problem.sizes[js]).astype(np.int64))
+    fresh = CpuState(problem)
+    fresh.load(state.levels())
+    np.testing.assert_allclose(state.violations(), fresh.violations(), atol=1e-10)
+    assert state.objective() == pytest.approx(fresh.objective(), abs=1e-10)
+    assert state.objective() == pytest.approx(problem.objective(problem.value_of(state.levels())), abs=1e-10)
