@@ -5,11 +5,14 @@
 >>> result = dopt.solve(problem, time_limit=5)               # doctest: +SKIP
 """
 
-from dopt import dmmv  # noqa: F401  (registers the family)
+import importlib
+from typing import Any
+
 from dopt.core.context import Progress
 from dopt.core.errors import DoptError, FormatError, MethodError, ProblemError
 from dopt.core.io import load, save
 from dopt.core.problem import Problem
+from dopt.core.registry import FAMILIES
 from dopt.core.result import Result
 from dopt.core.solve import list_methods, solve
 
@@ -28,3 +31,10 @@ __all__ = [
     "save",
     "solve",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """Families (``dopt.dmmv``, ``dopt.dag``, ...) are imported on first use."""
+    if name in FAMILIES:
+        return importlib.import_module(f"dopt.{name}")
+    raise AttributeError(f"module 'dopt' has no attribute {name!r}")

@@ -17,7 +17,7 @@ import numpy as np
 import scipy.io
 import scipy.sparse as sp
 
-from dopt.core.errors import DoptError, FormatError
+from dopt.core.errors import DoptError, FormatError, MethodError
 from dopt.core.problem import Problem
 from dopt.core.registry import kinds, problem_class
 
@@ -50,6 +50,15 @@ def load(path: str | Path) -> Problem:
     return _from_manifest(manifest, path)
 
 
+def _is_kind(kind: str) -> bool:
+    """True when ``kind`` names a registered problem kind (importing only its own family)."""
+    try:
+        problem_class(kind)
+    except MethodError:
+        return False
+    return True
+
+
 def _from_manifest(manifest: dict[str, Any], path: Path) -> Problem:
     unknown = set(manifest) - MANIFEST_KEYS
     if unknown:
@@ -57,7 +66,7 @@ def _from_manifest(manifest: dict[str, Any], path: Path) -> Problem:
     kind = manifest.get("kind")
     if kind is None:
         raise FormatError(f"{path}: missing 'kind' (one of {', '.join(sorted(kinds()))})")
-    if not isinstance(kind, str) or kind not in kinds():
+    if not isinstance(kind, str) or not _is_kind(kind):
         raise FormatError(f"{path}: unknown kind {kind!r}; known kinds: {', '.join(sorted(kinds()))}")
     params = _table(manifest, "params", path)
     raw_data = _table(manifest, "data", path)
@@ -188,7 +197,7 @@ def _load_npz_problem(path: Path) -> Problem:
     if kind_entry is None or kind_entry.ndim != 0 or kind_entry.dtype.kind != "U":
         raise FormatError(f"{path}: a problem .npz needs a 'kind' string entry")
     kind = str(kind_entry)
-    if kind not in kinds():
+    if not _is_kind(kind):
         raise FormatError(f"{path}: unknown kind {kind!r}; known kinds: {', '.join(sorted(kinds()))}")
     name = str(entries.pop("name", path.stem))
     data = _merge_sparse_entries(entries, path)

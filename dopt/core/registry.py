@@ -2,12 +2,15 @@
 
 A family registers its problem class with :func:`register_kind` and each
 method with :func:`register_method`; ``dopt.solve`` and the CLI look both up
-here, so unknown names are reported with the list of valid ones.
+here, so unknown names are reported with the list of valid ones. Families are
+the subpackages named in ``FAMILIES``; each is imported the first time one of
+its kinds or methods is asked for, so ``import dopt`` stays light.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import importlib.util
 import typing
 from collections.abc import Callable, Mapping
@@ -46,8 +49,21 @@ class MethodSpec:
         return rows
 
 
+FAMILIES = ("dmmv", "quant", "dag", "bcd", "completion")  # subpackages of dopt, one a problem family
+
 _KINDS: dict[str, type[Problem]] = {}
 _METHODS: dict[str, MethodSpec] = {}
+
+
+def _import_family(family: str) -> None:
+    """Import ``dopt.<family>`` (registering its kinds and methods) if it exists."""
+    if family in FAMILIES and importlib.util.find_spec(f"dopt.{family}") is not None:
+        importlib.import_module(f"dopt.{family}")
+
+
+def _import_all_families() -> None:
+    for family in FAMILIES:
+        _import_family(family)
 
 
 def register_kind(problem_cls: type[Problem]) -> type[Problem]:
@@ -77,24 +93,33 @@ def register_method(
 
 def kinds() -> dict[str, type[Problem]]:
     """Registered problem kinds by name."""
+    _import_all_families()
     return dict(_KINDS)
 
 
 def problem_class(kind: str) -> type[Problem]:
     """The problem class of ``kind``, or MethodError naming the known kinds."""
     if kind not in _KINDS:
-        raise MethodError(f"unknown problem kind {kind!r}; known kinds: {', '.join(sorted(_KINDS))}")
+        _import_family(kind.split(".")[0])
+    if kind not in _KINDS:
+        raise MethodError(f"unknown problem kind {kind!r}; known kinds: {', '.join(sorted(kinds()))}")
     return _KINDS[kind]
 
 
 def methods(kind: str | None = None) -> list[MethodSpec]:
     """Registered methods, optionally only those solving ``kind``."""
+    if kind is None:
+        _import_all_families()
+    else:
+        _import_family(kind.split(".")[0])
     return [spec for spec in _METHODS.values() if kind is None or spec.kind == kind]
 
 
 def get_method(name: str | None, kind: str) -> MethodSpec:
     """Look up method ``name`` (or the default of ``kind``) and check it solves ``kind``."""
     candidates = methods(kind)
+    if name is not None and name not in _METHODS:
+        _import_family(name.split(".")[0])
     if name is None:
         for spec in candidates:
             if spec.default:
