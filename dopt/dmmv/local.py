@@ -322,8 +322,10 @@ def _initial_point(
         return anchor, round_to_domain(problem, anchor), None
     left = ctx.time_left()
     relaxation = lp_relaxation(problem, time_limit=None if left is None else 0.5 * left)
-    bound = relaxation.bound if relaxation.status == "optimal" else None
-    return relaxation.x, round_to_domain(problem, relaxation.x), bound
+    if relaxation.status != "optimal":  # an unfinished LP point is no better than the middle of the box
+        anchor = _least_squares_point(problem)
+        return anchor, round_to_domain(problem, anchor), None
+    return relaxation.x, round_to_domain(problem, relaxation.x), relaxation.bound
 
 
 def randomized_rounding(problem: DMMVProblem, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
