@@ -8,6 +8,7 @@
 import importlib
 from typing import Any
 
+from dopt.core.batch import Failure, solve_many
 from dopt.core.context import Progress
 from dopt.core.errors import DoptError, FormatError, MethodError, ProblemError
 from dopt.core.io import load, save
@@ -20,6 +21,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "DoptError",
+    "Failure",
     "FormatError",
     "MethodError",
     "Problem",
@@ -30,6 +32,7 @@ __all__ = [
     "load",
     "save",
     "solve",
+    "solve_many",
 ]
 
 

@@ -1,0 +1,197 @@
+"""``dopt.solve_many``: many problems at once, in this process or on a Dask cluster.
+
+With ``workers`` > 1 or a ``scheduler`` the solves run as Dask tasks (a
+``distributed.LocalCluster`` of single-threaded worker processes by default).
+Dask reschedules the task of a worker that dies, and retries a task that
+raises an unexpected error; a problem that cannot be solved (a bad file, a
+bad option) becomes a :class:`Failure` entry instead of stopping the batch.
+With ``out_dir`` each result is written the moment it arrives, so a crash of
+the caller loses nothing already solved.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dopt.core.errors import DoptError, MethodError
+from dopt.core.problem import Problem
+from dopt.core.result import Result
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A problem of the batch that could not be solved, and why."""
+
+    name: str
+    error: str
+
+    @property
+    def status(self) -> str:
+        return "error"
+
+
+def solve_many(
+    problems: Iterable[Problem | str | Path],
+    method: str | None = None,
+    *,
+    workers: int = 1,
+    scheduler: Any = None,
+    out_dir: str | Path | None = None,
+    retries: int = 2,
+    progress: bool = False,
+    **solve_kwargs: Any,
+) -> list[Result | Failure]:
+    """Solve every problem (instances or problem files) and return their results in input order.
+
+    ``workers`` > 1 starts a local Dask cluster with that many worker processes;
+    ``scheduler`` (an address such as ``tcp://host:8786`` or a ``distributed.Client``)
+    uses an existing cluster instead. ``solve_kwargs`` go to :func:`dopt.solve`.
+    """
+    items = list(problems)
+    names = _unique_names(items)
+    if workers < 1:
+        raise MethodError(f"workers must be >= 1, got {workers}")
+    out = None if out_dir is None else Path(out_dir)
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+    if scheduler is None and workers == 1:
+        results = _solve_here(items, names, method, solve_kwargs, out, progress)
+    else:
+        results = _solve_on_dask(items, names, method, solve_kwargs, out, progress, workers, scheduler, retries)
+    if out is not None:
+        write_summary(names, results, out)
+    return results
+
+
+def solve_task(item: Problem | str | Path, name: str, method: str | None, kwargs: dict[str, Any]) -> Result | Failure:
+    """One solve; a problem dopt rejects becomes a Failure (retrying it would not help)."""
+    from dopt.core.solve import solve
+
+    try:
+        return solve(item, method, **kwargs)
+    except DoptError as exc:
+        return Failure(name, str(exc))
+
+
+def _solve_here(
+    items: Sequence[Any], names: list[str], method: str | None, kwargs: dict, out: Path | None, progress: bool
+) -> list[Result | Failure]:
+    results = []
+    for item, name in zip(items, names, strict=True):
+        try:
+            result = solve_task(item, name, method, kwargs)
+        except Exception as exc:  # noqa: BLE001  (an internal error of one solve must not lose the others)
+            result = Failure(name, f"{type(exc).__name__}: {exc}")
+        _record(name, result, out, progress)
+        results.append(result)
+    return results
+
+
+def _solve_on_dask(
+    items: Sequence[Any],
+    names: list[str],
+    method: str | None,
+    kwargs: dict,
+    out: Path | None,
+    progress: bool,
+    workers: int,
+    scheduler: Any,
+    retries: int,
+) -> list[Result | Failure]:
+    try:
+        from distributed import Client, LocalCluster, as_completed
+    except ImportError:
+        raise MethodError("parallel solving needs Dask: pip install 'dopt[batch]'") from None
+    cluster = None
+    if isinstance(scheduler, Client):
+        client = scheduler
+    elif scheduler is not None:
+        client = Client(scheduler)
+    else:
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
+        client = Client(cluster)
+    try:
+        futures, batch = {}, uuid.uuid4().hex[:8]
+        for i, (item, name) in enumerate(zip(items, names, strict=True)):
+            key = f"dopt-{batch}-{i}-{name}"
+            futures[client.submit(solve_task, item, name, method, kwargs, key=key, retries=retries, pure=False)] = i
+        results: list[Result | Failure | None] = [None] * len(items)
+        for future in as_completed(futures):
+            i = futures[future]
+            try:
+                result = future.result()
+            except Exception as exc:  # noqa: BLE001  (the task kept failing, or kept killing its worker)
+                result = Failure(names[i], f"{type(exc).__name__}: {exc}")
+            _record(names[i], result, out, progress)
+            results[i] = result
+        return [r for r in results if r is not None]
+    finally:
+        if client is not scheduler:
+            client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def _record(name: str, result: Result | Failure, out: Path | None, progress: bool) -> None:
+    """Save one result as soon as it exists; say so on stderr when asked."""
+    if out is not None and isinstance(result, Result):
+        result.save(out / f"{name}.json")
+    if progress:
+        import sys
+
+        text = f"error: {result.error}" if isinstance(result, Failure) else result.summary()
+        print(f"{name}: {text}", file=sys.stderr)
+
+
+def write_summary(names: list[str], results: list[Result | Failure], out: Path) -> None:
+    """``summary.json`` and ``summary.md``: one row per problem."""
+    rows = [summary_row(name, result) for name, result in zip(names, results, strict=True)]
+    (out / "summary.json").write_text(json.dumps(rows, indent=2))
+    (out / "summary.md").write_text(summary_table(rows))
+
+
+def summary_row(name: str, result: Result | Failure) -> dict[str, Any]:
+    if isinstance(result, Failure):
+        return {"problem": name, "status": "error", "error": result.error}
+    return {
+        "problem": name,
+        "status": result.status,
+        "objective": result.objective,
+        "method": result.method,
+        "device": result.device,
+        "wall_time": result.wall_time,
+    }
+
+
+def summary_table(rows: list[dict[str, Any]]) -> str:
+    """A markdown table of the summary rows."""
+    lines = ["| problem | status | objective | method | device | seconds |", "|---|---|---|---|---|---|"]
+    for row in rows:
+        if row["status"] == "error":
+            lines.append(f"| {row['problem']} | error: {row['error']} | | | | |")
+        else:
+            lines.append(
+                f"| {row['problem']} | {row['status']} | {row['objective']:.6g} | {row['method']} "
+                f"| {row['device']} | {row['wall_time']:.2f} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def _unique_names(items: Sequence[Any]) -> list[str]:
+    """File stems or problem names, numbered where they repeat, safe as file names."""
+    names, seen = [], {}
+    for i, item in enumerate(items):
+        if isinstance(item, Problem):
+            base = item.name or f"problem-{i}"
+        else:
+            base = Path(item).stem
+        base = "".join(c if c.isalnum() or c in "-_." else "_" for c in base) or f"problem-{i}"
+        count = seen.get(base, 0)
+        seen[base] = count + 1
+        names.append(base if count == 0 else f"{base}-{count}")
+    return names
