@@ -12,6 +12,7 @@ import json
 import os
 import platform
 import time
+from importlib.util import find_spec
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +30,8 @@ def compare(n: int, time_limit: float, seed: int) -> dict:
     milp = dopt.solve(problem, "dmmv.milp", time_limit=time_limit)
     rounded = dopt.solve(problem, "dmmv.round", time_limit=max(time_limit, 60.0))
     highs_found = "fallback" not in milp.extras
+    cpsat = dopt.solve(problem, "dmmv.cpsat", time_limit=time_limit) if find_spec("ortools") else None
+    cpsat_found = cpsat is not None and "fallback" not in cpsat.extras
     return {
         "n": n,
         "m": problem.shape[0],
@@ -39,6 +42,9 @@ def compare(n: int, time_limit: float, seed: int) -> dict:
         "highs_bound": milp.extras.get("bound"),
         "highs_status": milp.status,
         "highs_time": milp.wall_time,
+        "cpsat": cpsat.objective if cpsat_found else None,
+        "cpsat_status": "not installed" if cpsat is None else cpsat.status,
+        "cpsat_time": None if cpsat is None else cpsat.wall_time,
         "rounded_lp": rounded.objective,
         "lp_bound": rounded.extras.get("bound"),
     }
@@ -61,21 +67,32 @@ def pass_time(n: int, repeats: int = 5) -> dict:
     return {"n": n, "m": problem.shape[0], "work": work, "seconds": seconds, "ns_per_unit": 1e9 * seconds / work}
 
 
+def _found(value: float | None, status: str = "") -> str:
+    if value is not None:
+        return f"{value:.4f}"
+    return "not installed" if status == "not installed" else "none found"
+
+
+def _ratio(ours: float, theirs: float | None) -> str:
+    return "—" if theirs is None else f"{ours / theirs:.3f}"
+
+
 def markdown(rows: list[dict], passes: list[dict], time_limit: float) -> str:
     """The two tables of the report."""
     lines = [
-        f"### dmmv.local vs HiGHS, {time_limit:g} s each (off-grid Gaussian, m = 3n, {LEVELS} levels)",
+        f"### dmmv.local vs HiGHS and CP-SAT, {time_limit:g} s each (off-grid Gaussian, m = 3n, {LEVELS} levels)",
         "",
-        "| n | m | dmmv.local | HiGHS incumbent | HiGHS bound | HiGHS wall s | rounded LP | local / HiGHS "
-        "| local / rounded LP |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| n | m | dmmv.local | HiGHS incumbent | HiGHS bound | HiGHS wall s | CP-SAT incumbent | CP-SAT wall s "
+        "| rounded LP | local / HiGHS | local / CP-SAT | local / rounded LP |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        highs = "none found" if r["highs"] is None else f"{r['highs']:.4f}"
-        ratio = "—" if r["highs"] is None else f"{r['local'] / r['highs']:.3f}"
+        cpsat_time = "—" if r["cpsat_time"] is None else f"{r['cpsat_time']:.1f}"
         lines.append(
-            f"| {r['n']} | {r['m']} | **{r['local']:.4f}** | {highs} | {r['highs_bound']:.4f} | "
-            f"{r['highs_time']:.1f} | {r['rounded_lp']:.4f} | {ratio} | {r['local'] / r['rounded_lp']:.3f} |"
+            f"| {r['n']} | {r['m']} | **{r['local']:.4f}** | {_found(r['highs'])} | {r['highs_bound']:.4f} | "
+            f"{r['highs_time']:.1f} | {_found(r['cpsat'], r['cpsat_status'])} | {cpsat_time} | "
+            f"{r['rounded_lp']:.4f} | {_ratio(r['local'], r['highs'])} | {_ratio(r['local'], r['cpsat'])} | "
+            f"{r['local'] / r['rounded_lp']:.3f} |"
         )
     lines += [
         "",
