@@ -1,4 +1,4 @@
-"""The ``dopt`` command: solve, check and list methods; a thin layer over the library.
+"""The ``dopt`` command: solve, check, list methods and generate problem files; a thin layer over the library.
 
 Exit codes: 0 solved, 1 internal error, 2 bad input or usage, 130 interrupted.
 """
@@ -10,6 +10,7 @@ import inspect
 import logging
 import sys
 import traceback
+import zipfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -51,12 +52,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def cmd_solve(args: argparse.Namespace) -> int:
-    """``dopt solve``: solve one problem file, print a summary, optionally write the result."""
+    """``dopt solve``: solve one problem file (summary, optional result file) or many (a batch)."""
     options = parse_options(args.option)
+    files = expand_inputs(args.files)
+    if len(files) > 1 or args.workers > 1 or args.scheduler is not None or args.files[0].is_dir():
+        return _solve_batch(files, args, options)
     if args.out is not None and not args.out.resolve().parent.is_dir():
         raise FormatError(f"{args.out}: the folder to write the result into does not exist")
     result = dopt.solve(
-        args.file,
+        files[0],
         args.method,
         device=args.device,
         time_limit=args.time_limit,
@@ -73,6 +77,61 @@ def cmd_solve(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise FormatError(f"{args.out}: cannot write the result ({exc})") from None
         logging.getLogger("dopt").info("dopt: wrote %s", written)
+    return EXIT_OK
+
+
+def expand_inputs(inputs: Sequence[Path]) -> list[Path]:
+    """Problem files named directly, inside folders (``*.toml``, ``*.npz``) or by glob patterns, in order."""
+    files: list[Path] = []
+    for item in inputs:
+        if item.is_dir():
+            found = sorted([*item.glob("*.toml"), *filter(_is_problem_npz, item.glob("*.npz"))])
+            if not found:
+                raise FormatError(f"{item}: no problem files (*.toml, *.npz) in this folder")
+            files += found
+        elif any(c in str(item) for c in "*?["):
+            found = sorted(Path().glob(str(item))) if not item.is_absolute() else sorted(Path("/").glob(str(item)[1:]))
+            if not found:
+                raise FormatError(f"{item}: no file matches this pattern")
+            files += found
+        else:
+            files.append(item)
+    return files
+
+
+def _is_problem_npz(path: Path) -> bool:
+    """True for a self-contained problem .npz (it has a ``kind`` entry), not a manifest's data file."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return "kind.npy" in archive.namelist()
+    except (OSError, zipfile.BadZipFile):
+        return True  # let the loader report what is wrong with it
+
+
+def _solve_batch(files: list[Path], args: argparse.Namespace, options: dict[str, str]) -> int:
+    """Solve many files (in this process, or on Dask with --workers/--scheduler); print the summary table."""
+    from dopt.core.batch import Failure, summary_row, summary_table
+
+    if args.out is not None and args.out.suffix == ".json":
+        raise FormatError(f"{args.out}: with several problem files --out names a folder, not a .json file")
+    results = dopt.solve_many(
+        files,
+        args.method,
+        workers=args.workers,
+        scheduler=args.scheduler,
+        out_dir=args.out,
+        progress=not args.quiet,
+        device=args.device,
+        time_limit=args.time_limit,
+        seed=args.seed,
+        **options,
+    )
+    names = [path.stem for path in files]
+    print(summary_table([summary_row(n, r) for n, r in zip(names, results, strict=True)]), end="")
+    failed = sum(isinstance(r, Failure) for r in results)
+    if failed:
+        print(f"dopt: error: {failed} of {len(files)} problems could not be solved", file=sys.stderr)
+        return EXIT_USAGE
     return EXIT_OK
 
 
@@ -111,6 +170,16 @@ def cmd_methods(args: argparse.Namespace) -> int:
             if verbose:
                 print(*_option_lines(spec), sep="\n")
     return EXIT_OK
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    """``dopt generate GENERATOR ...``: write an application's problem file (see ``dopt.dmmv.generate``)."""
+    from dopt.dmmv import generate
+
+    try:
+        return generate.main(args.arguments)
+    except SystemExit as exc:  # --help, or a usage error already printed by argparse
+        return EXIT_USAGE if exc.code else EXIT_OK
 
 
 def parse_options(pairs: Sequence[str]) -> dict[str, str]:
@@ -217,14 +286,20 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
 
-    solve = commands.add_parser("solve", parents=[common], help="solve a problem file")
+    solve = commands.add_parser("solve", parents=[common], help="solve a problem file, or many in parallel")
     solve.set_defaults(command=cmd_solve)
-    solve.add_argument("file", type=Path, metavar="FILE", help="problem file (.toml manifest or .npz)")
+    solve.add_argument(
+        "files", type=Path, nargs="+", metavar="FILE", help="problem files (.toml or .npz), folders or glob patterns"
+    )
     solve.add_argument("--method", "-m", help="method name (default: the file's, else the family's default)")
     solve.add_argument("--device", choices=DEVICES, help="where to run (default: the file's, else auto)")
     solve.add_argument("--time-limit", type=float, metavar="S", help="seconds; returns the best solution found")
     solve.add_argument("--seed", type=int, metavar="N", help="random seed (default: the file's, else 0)")
-    solve.add_argument("--out", "-o", type=Path, metavar="RESULT.json", help="write the result as JSON")
+    solve.add_argument(
+        "--out", "-o", type=Path, metavar="PATH", help="write the result as JSON (several files: a folder of results)"
+    )
+    solve.add_argument("--workers", type=int, default=1, metavar="N", help="solve N files at once (local Dask cluster)")
+    solve.add_argument("--scheduler", metavar="ADDRESS", help="a Dask scheduler (tcp://host:8786) to solve on")
     solve.add_argument("--quiet", "-q", action="store_true", help="no progress bar and no log lines")
     solve.add_argument(
         "--option", action="append", default=[], metavar="KEY=VALUE", help="a method option (repeatable)"
@@ -239,4 +314,15 @@ def _parser() -> argparse.ArgumentParser:
     methods.add_argument("name", nargs="?", help="show one method with its options")
     methods.add_argument("--kind", help="only methods for this problem kind")
     methods.add_argument("--verbose", "-v", action="store_true", help="also list every method's options")
+
+    generate = commands.add_parser(
+        "generate",
+        parents=[common],
+        help="write an application problem file (fir, tomography, maxquant)",
+        description="Write an application problem file; 'dopt generate GENERATOR --help' lists its options.",
+    )
+    generate.set_defaults(command=cmd_generate)
+    generate.add_argument(
+        "arguments", nargs=argparse.REMAINDER, metavar="GENERATOR ...", help="fir, tomography or maxquant, then options"
+    )
     return parser

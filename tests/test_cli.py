@@ -123,7 +123,8 @@ def test_broken_file_exits_2_with_one_line(command, text, arrays, words, write_m
 @pytest.mark.parametrize("name", ["absent.toml", "."], ids=["absent", "a folder"])
 def test_missing_or_unreadable_file_exits_2(command, name, tmp_path, capsys):
     code, _, err = run([command, tmp_path / name], capsys)
-    assert_one_line_error(code, err, "no such file")
+    folder_of_problems = command == "solve" and name == "."  # solve takes folders of problem files
+    assert_one_line_error(code, err, "no problem files" if folder_of_problems else "no such file")
 
 
 @pytest.mark.usefixtures("fake_methods")
