@@ -18,9 +18,8 @@ from pathlib import Path
 import numpy as np
 
 import dopt
+from dopt.dmmv.bench import LEVELS, off_grid_instance
 from dopt.dmmv.state import CpuState
-
-from dmmv_instances import LEVELS, off_grid_instance
 
 
 def compare(n: int, time_limit: float, seed: int) -> dict:

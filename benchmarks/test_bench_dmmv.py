@@ -12,9 +12,8 @@ import numpy as np
 import pytest
 
 import dopt
+from dopt.dmmv.bench import LEVELS, off_grid_instance
 from dopt.dmmv.state import CpuState
-
-from dmmv_instances import LEVELS, off_grid_instance
 
 pytest.importorskip("highspy", reason="the HiGHS peer needs highspy (pip install 'dopt[bench]')")
 

@@ -182,6 +182,23 @@ def cmd_generate(args: argparse.Namespace) -> int:
         return EXIT_USAGE if exc.code else EXIT_OK
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    """``dopt bench``: run the benchmark suite, write results.json, report.md and plots (and the README's tables)."""
+    from dopt.bench import report, run_suite
+
+    results = run_suite(args.suite, args.family, device=args.device, progress=not args.quiet)
+    for path in report.write(results, args.out):
+        logging.getLogger("dopt").info("dopt: wrote %s", path)
+    text = report.markdown(results)
+    if args.readme is not None:
+        try:
+            report.update_readme(args.readme, text)
+        except (OSError, ValueError) as exc:
+            raise FormatError(str(exc)) from None
+    print(text, end="")
+    return EXIT_OK
+
+
 def parse_options(pairs: Sequence[str]) -> dict[str, str]:
     """``["key=value", ...]`` as a dict (later keys win); MethodError on bad syntax or a solve argument."""
     options: dict[str, str] = {}
@@ -314,6 +331,15 @@ def _parser() -> argparse.ArgumentParser:
     methods.add_argument("name", nargs="?", help="show one method with its options")
     methods.add_argument("--kind", help="only methods for this problem kind")
     methods.add_argument("--verbose", "-v", action="store_true", help="also list every method's options")
+
+    bench = commands.add_parser("bench", parents=[common], help="run dopt and its peers on the benchmark suite")
+    bench.set_defaults(command=cmd_bench)
+    bench.add_argument("--suite", choices=("smoke", "quick", "full"), default="quick", help="quick: < 10 min")
+    bench.add_argument("--family", action="append", metavar="F", help="only this family (repeatable)")
+    bench.add_argument("--device", choices=DEVICES, default="auto", help="where dopt's methods run")
+    bench.add_argument("--out", type=Path, default=Path("bench-results"), metavar="DIR", help="results folder")
+    bench.add_argument("--readme", type=Path, metavar="README.md", help="also write the tables into this README")
+    bench.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
     generate = commands.add_parser(
         "generate",

@@ -1,0 +1,111 @@
+"""Run the suites of the chosen families and keep every measurement, whatever fails."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import logging
+import os
+import platform
+import sys
+import time
+from typing import Any
+
+from dopt.bench.suite import Case, Entry, Outcome
+from dopt.core.errors import MethodError
+from dopt.core.registry import FAMILIES
+
+SUITES = ("smoke", "quick", "full")  # smoke: seconds, for tests; quick: under 10 minutes on 2 cores; full: the README
+
+
+def family_cases(family: str, suite: str, device: str = "auto") -> list[Case] | None:
+    """The family's cases for ``suite``, or None when the family has no benchmark suite yet."""
+    if importlib.util.find_spec(f"dopt.{family}") is None or importlib.util.find_spec(f"dopt.{family}.bench") is None:
+        return None
+    return importlib.import_module(f"dopt.{family}.bench").cases(suite, device)
+
+
+def run_suite(
+    suite: str = "quick", families: list[str] | None = None, *, device: str = "auto", progress: bool = False
+) -> dict[str, Any]:
+    """Run every case of ``suite`` for ``families`` (default: all); return the machine and the measurements."""
+    if suite not in SUITES:
+        raise MethodError(f"unknown suite {suite!r}; suites: {', '.join(SUITES)}")
+    chosen = list(families) if families else list(FAMILIES)
+    unknown = [f for f in chosen if f not in FAMILIES]
+    if unknown:
+        raise MethodError(f"unknown family {', '.join(unknown)}; families: {', '.join(FAMILIES)}")
+    cases: list[Case] = []
+    missing_suites = []
+    for family in chosen:
+        found = family_cases(family, suite, device)
+        if found is None:
+            missing_suites.append(family)
+        else:
+            cases += found
+    rows = []
+    bar = _bar(sum(len(c.entries) for c in cases), progress)
+    for case in cases:
+        for entry in case.entries:
+            if bar is not None:
+                bar.set_description(f"{case.family} {case.instance} {entry.label}")
+            rows.append(measure(case, entry))
+            if bar is not None:
+                bar.update()
+    if bar is not None:
+        bar.close()
+    facts = {"machine": machine(), "suite": suite, "device": device, "families": chosen}
+    return {**facts, "no_suite": missing_suites, "rows": rows}
+
+
+def measure(case: Case, entry: Entry) -> dict[str, Any]:
+    """Run one entry on one case; a missing package or an error is recorded, never raised."""
+    row = {
+        "family": case.family,
+        "instance": case.instance,
+        "size": case.size,
+        "quality_name": case.quality_name,
+        "label": entry.label,
+        "peer": entry.peer,
+    }
+    missing = [mod for mod in entry.requires if importlib.util.find_spec(mod) is None]
+    if missing:
+        return {**row, "quality": None, "seconds": None, "status": "not installed", "notes": ", ".join(missing)}
+    quiet = logging.getLogger("dopt")
+    level = quiet.level
+    quiet.setLevel(logging.WARNING)  # no "solving ... on cpu" line per run
+    try:
+        outcome = entry.run()
+    except Exception as exc:  # noqa: BLE001 - a failing solver is a result of the benchmark, not its end
+        outcome = Outcome(None, float("nan"), "error", f"{type(exc).__name__}: {exc}")
+    finally:
+        quiet.setLevel(level)
+    return {**row, **outcome.__dict__}
+
+
+def machine() -> dict[str, str]:
+    """What the measurements ran on."""
+    facts = {
+        "date": time.strftime("%Y-%m-%d"),
+        "platform": f"{platform.system()} {platform.machine()}",
+        "cpu": platform.processor() or platform.machine(),
+        "cores": str(os.cpu_count()),
+        "python": platform.python_version(),
+        "command": " ".join(["dopt", *sys.argv[1:]]) if sys.argv and sys.argv[0].endswith("dopt") else "",
+    }
+    from dopt.core.device import real_gpu_available
+
+    if real_gpu_available():
+        from numba import cuda
+
+        name = cuda.get_current_device().name
+        facts["gpu"] = name.decode() if isinstance(name, bytes) else str(name)
+    return facts
+
+
+def _bar(total: int, progress: bool) -> Any:
+    if not progress:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="run", file=sys.stderr, leave=False)

@@ -1,0 +1,42 @@
+"""DMMV's benchmark suite: dmmv.local against HiGHS and CP-SAT at equal time limits, and rounding of the LP."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from dopt.bench.suite import Case, solve_entry
+from dopt.dmmv.fir import FIRSpec, fir_problem, paper_spec
+from dopt.dmmv.problem import DMMVProblem
+
+LEVELS = 16
+# suite -> (off-grid sizes n, seconds per solver)
+OFF_GRID = {"smoke": ((12,), 1.0), "quick": ((50, 300), 5.0), "full": ((50, 300, 1000, 3000), 10.0)}
+
+
+def off_grid_instance(n: int, seed: int = 0, rows_per_variable: int = 3, levels: int = LEVELS) -> DMMVProblem:
+    """Gaussian A (3n x n), b = A z with z uniform in the domain's range: no grid point is planted."""
+    rng = np.random.default_rng(seed)
+    A = rng.normal(size=(rows_per_variable * n, n))
+    values = np.linspace(-1.0, 1.0, levels)
+    z = rng.uniform(-1.0, 1.0, size=n)
+    return DMMVProblem(A, values, b=A @ z, name=f"off-grid-n{n}-s{seed}")
+
+
+def cases(suite: str, device: str = "auto") -> list[Case]:
+    """The off-grid instances of the suite, then (quick and full) the FIR designs; dmmv.local runs on ``device``."""
+    sizes, seconds = OFF_GRID[suite]
+    problems = [off_grid_instance(n, seed=1) for n in sizes]
+    if suite != "smoke":
+        lowpass = FIRSpec(taps=35, bits=8, bands=((0.0, 0.2, 1.0, 1.0), (0.3, 0.5, 0.0, 1.0)))
+        problems += [fir_problem(paper_spec(), name="fir-paper"), fir_problem(lowpass, name="fir-lowpass-35")]
+    return [_case(problem, seconds, device) for problem in problems]
+
+
+def _case(problem: DMMVProblem, seconds: float, device: str) -> Case:
+    entries = (
+        solve_entry("dmmv.local", problem, "dmmv.local", time_limit=seconds, seed=1, device=device),
+        solve_entry("dmmv.round", problem, "dmmv.round"),
+        solve_entry("HiGHS", problem, "dmmv.milp", peer=True, requires=("highspy",), time_limit=seconds),
+        solve_entry("CP-SAT", problem, "dmmv.cpsat", peer=True, requires=("ortools",), time_limit=seconds),
+    )
+    return Case("dmmv", problem.name, problem.shape[1], "max violation", entries)

@@ -1,0 +1,77 @@
+"""``dopt bench``: a tiny suite end to end (results, report, plots, README tables) and its errors."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+from dopt.bench import Case, Entry, Outcome, report
+from dopt.bench.runner import measure
+from dopt.cli import main
+
+
+def test_smoke_suite_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# x\n{report.README_START}\nold table\n{report.README_END}\ntail\n")
+    out = tmp_path / "bench"
+    argv = ["bench", "--suite", "smoke", "--family", "dmmv", "--out", str(out)]
+    assert main([*argv, "--readme", str(readme), "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    results = json.loads((out / "results.json").read_text())
+    labels = [row["label"] for row in results["rows"]]
+    assert labels == ["dmmv.local", "dmmv.round", "HiGHS", "CP-SAT"]
+    local = results["rows"][0]
+    assert local["quality"] > 0 and local["seconds"] > 0 and local["status"] == "time_limit"
+    for row in results["rows"]:
+        installed = importlib.util.find_spec({"HiGHS": "highspy", "CP-SAT": "ortools"}.get(row["label"], "dopt"))
+        assert row["status"] != "not installed" if installed else row["status"] == "not installed"
+    text = (out / "report.md").read_text()
+    assert "| instance | dmmv.local | dmmv.round | HiGHS (peer) | CP-SAT (peer) | dopt / best peer |" in text
+    assert "| off-grid-n12-s1 |" in text
+    assert text == printed
+    assert "Suite `smoke`" in text and results["machine"]["cores"]
+    results["no_suite"] = ["quant"]
+    assert report.markdown(results).endswith("No benchmark suite yet: quant.\n")
+    new_readme = readme.read_text()
+    assert "old table" not in new_readme and "| off-grid-n12-s1 |" in new_readme and new_readme.endswith("tail\n")
+    if importlib.util.find_spec("matplotlib") is not None:
+        assert (out / "dmmv.png").stat().st_size > 1000
+
+
+def test_ratio_and_bold_mark_where_dopt_wins() -> None:
+    def fixed(quality: float | None) -> Entry:
+        return Entry(str(quality), lambda: Outcome(quality, 1.0, "done"))
+
+    ours, peer, lost = fixed(1.0), fixed(2.0), fixed(None)
+    case = Case("fam", "inst", 10, "error", (ours, Entry("peer", peer.run, peer=True), Entry("gone", lost.run, True)))
+    rows = [measure(case, entry) for entry in case.entries]
+    table = "\n".join(report.family_table("fam", rows))
+    assert "| inst | **1 (1.00)** | 2 (1.00) | none found (1.00) | 0.500 |" in table
+
+
+def test_failures_and_missing_packages_are_rows_not_crashes() -> None:
+    def broken() -> Outcome:
+        raise RuntimeError("boom")
+
+    case = Case("fam", "inst", 1, "error", ())
+    failed = measure(case, Entry("broken", broken))
+    assert failed["status"] == "error" and "boom" in failed["notes"]
+    missing = measure(case, Entry("peer", broken, peer=True, requires=("no_such_module_xyz",)))
+    assert missing["status"] == "not installed" and missing["notes"] == "no_such_module_xyz"
+
+
+@pytest.mark.parametrize(("argv", "words"), [(["--family", "nope"], "unknown family"), (["--suite", "x"], "invalid")])
+def test_bad_arguments_exit_2(argv: list[str], words: str, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main(["bench", *argv, "--out", str(tmp_path), "--quiet"]) == 2
+    assert words in capsys.readouterr().err
+
+
+def test_readme_without_markers_is_an_error(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    readme = tmp_path / "README.md"
+    readme.write_text("# no markers\n")
+    argv = ["bench", "--suite", "smoke", "--family", "dmmv", "--out", str(tmp_path / "o"), "--readme", str(readme)]
+    assert main([*argv, "--quiet"]) == 2
+    assert "markers" in capsys.readouterr().err
