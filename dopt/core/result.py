@@ -17,6 +17,10 @@ STATUSES = ("optimal", "converged", "time_limit", "iteration_limit", "interrupte
 INLINE_LIMIT = 100_000  # arrays up to this many elements are written inline in the JSON
 
 
+# extras worth a line of the summary when a method reports them: bounds and gaps, quality against a known truth
+SUMMARY_EXTRAS = ("bound", "gap", "duality_gap", "shd", "tpr", "fdr", "rmse", "relative_error")
+
+
 @dataclass
 class Result:
     """What a solve returns: the best solution found and how it was found.
@@ -52,9 +56,10 @@ class Result:
             f"time       {self.wall_time:.3f} s",
             f"iterations {self.iterations}",
         ]
-        bound = self.extras.get("bound")
-        if bound is not None:
-            lines.append(f"bound      {bound:.10g}")
+        for key in SUMMARY_EXTRAS:
+            value = self.extras.get(key)
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                lines.append(f"{key:<10} {value:.10g}")
         return "\n".join(lines)
 
     def to_dict(self, sidecar: dict[str, np.ndarray] | None = None) -> dict[str, Any]:
