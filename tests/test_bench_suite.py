@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from dopt.bench import Case, Entry, Outcome, report
-from dopt.bench.runner import measure
+from dopt.bench.runner import family_cases, measure
 from dopt.cli import main
 
 
@@ -75,3 +75,16 @@ def test_readme_without_markers_is_an_error(tmp_path: Path, capsys: pytest.Captu
     argv = ["bench", "--suite", "smoke", "--family", "dmmv", "--out", str(tmp_path / "o"), "--readme", str(readme)]
     assert main([*argv, "--quiet"]) == 2
     assert "markers" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("family", ["dmmv", "dag"])
+def test_each_family_smoke_suite_measures_dopt(family: str) -> None:
+    """Every family suite has smoke cases whose dopt entries reach a finite quality."""
+    cases = family_cases(family, "smoke")
+    assert cases and all(case.family == family for case in cases)
+    for case in cases:
+        assert any(entry.peer for entry in case.entries), "a suite without a peer compares nothing"
+        for entry in case.entries:
+            if not entry.peer:
+                row = measure(case, entry)
+                assert row["quality"] is not None and row["quality"] >= 0, row
