@@ -14,13 +14,18 @@ from dmmv_cases import brute_force, random_tiny_problem
 
 import dopt
 from dopt.dmmv.fir import (
+    PRESETS,
     FIRSpec,
     amplitude_response,
     continuous_design,
+    dense_ripple,
+    filter_spec,
     fir_problem,
     impulse_response,
     paper_spec,
+    quantize,
     rounded_design,
+    window_design,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -203,3 +208,72 @@ def test_milp_proves_the_paper_optimum() -> None:
     result = dopt.solve(fir_problem(paper_spec()), method="dmmv.milp", time_limit=60)
     assert result.status == "optimal"
     assert result.objective == pytest.approx(PAPER_OPTIMUM, abs=1e-9)
+
+
+# Low/high/band-pass specs, presets, the windowed baseline and the dense ripple check.
+
+
+def test_filter_spec_orders_bands_for_low_high_and_band_pass() -> None:
+    low = filter_spec(25, 8, [(0.0, 0.2)], [(0.3, 0.5)], stop_weight=2.0)
+    assert low.bands == ((0.0, 0.2, 1.0, 1.0), (0.3, 0.5, 0.0, 2.0))
+    high = filter_spec(25, 8, [(0.3, 0.5)], [(0.0, 0.2)])
+    assert [gain for _, _, gain, _ in high.bands] == [0.0, 1.0]
+    band = filter_spec(25, 8, [(0.2, 0.3)], [(0.0, 0.1), (0.4, 0.5)])
+    assert [gain for _, _, gain, _ in band.bands] == [0.0, 1.0, 0.0]
+    with pytest.raises(ValueError):
+        filter_spec(25, 8, [(0.0, 0.3)], [(0.2, 0.5)])
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_presets_are_valid_and_their_remez_design_meets_the_bands(name: str) -> None:
+    spec = PRESETS[name]
+    if name != "paper":
+        assert 25 <= spec.taps <= 101 and 8 <= spec.bits <= 12
+    problem = fir_problem(spec)
+    freqs, gains, _ = spec.grid()
+    _, half = continuous_design(spec)
+    response = problem.A @ half
+    # the continuous design follows the desired gains: a low ripple relative to a unit gain
+    assert np.abs(response - gains).max() < 0.1
+    assert problem.objective(half) <= problem.objective(rounded_design(spec)) + 1e-12
+    np.testing.assert_allclose(amplitude_response(impulse_response(half), freqs), response, atol=1e-10)
+
+
+def test_paper_preset_is_the_paper_spec() -> None:
+    assert PRESETS["paper"] == paper_spec()
+
+
+def test_window_design_is_scipy_firwin() -> None:
+    spec = PRESETS["bandpass-75-12"]
+    h_full, half = window_design(spec)
+    np.testing.assert_allclose(h_full, scipy.signal.firwin(75, [0.12, 0.32], pass_zero=False, fs=1.0), atol=1e-15)
+    np.testing.assert_allclose(impulse_response(half), h_full, atol=1e-15)
+    highpass = PRESETS["highpass-61-10"]
+    np.testing.assert_allclose(window_design(highpass)[0], scipy.signal.firwin(61, 0.28, pass_zero=False, fs=1.0))
+
+
+@pytest.mark.parametrize("design", ["remez", "firwin"])
+def test_rounded_designs_lie_on_the_grid_within_half_a_step(design: str) -> None:
+    spec = PRESETS["highpass-61-10"]
+    x = rounded_design(spec, design)
+    fir_problem(spec).check(x)
+    _, half = (continuous_design if design == "remez" else window_design)(spec)
+    assert np.all(np.abs(x - half) <= 0.5 / 2 ** (spec.bits - 1) + 1e-12)
+    with pytest.raises(ValueError):
+        rounded_design(spec, "kaiser")
+
+
+def test_quantize_clips_to_the_range() -> None:
+    np.testing.assert_array_equal(quantize([0.9, -2.0, 0.26, 0.24], 3), [0.75, -1.0, 0.25, 0.25])
+
+
+def test_dense_ripple_matches_freqz_on_the_bands() -> None:
+    spec = LOWPASS
+    x = rounded_design(spec)
+    freqs = np.linspace(0.0, 0.5, 4096)
+    amplitude = freqz_amplitude(impulse_response(x), freqs[1:])
+    amplitude = np.concatenate([[x[-1] + 2 * x[:-1].sum()], amplitude])
+    in_pass, in_stop = freqs <= 0.2, freqs >= 0.3
+    expected = max(np.abs(amplitude[in_pass] - 1).max(), np.abs(amplitude[in_stop]).max())
+    assert dense_ripple(spec, x, points=4096) == pytest.approx(expected, abs=1e-10)
+    assert dense_ripple(spec, x) >= fir_problem(spec).objective(x) - 1e-4

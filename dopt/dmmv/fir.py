@@ -6,6 +6,9 @@ coefficients h_0..h_M on the fixed-point grid k / 2^(B−1) to minimise the
 largest weighted deviation ``w(ω) |A(ω) − d(ω)|`` over a frequency grid is a
 DMMV problem with one equality row per grid frequency. Frequencies are
 normalized (cycles/sample, 0.5 = Nyquist), as in ``scipy.signal.remez(fs=1)``.
+Low-, high- and band-pass specs come from ``filter_spec``; ``PRESETS`` holds
+the paper's instance and the larger benchmark specs; the baselines are the
+continuous Remez or windowed (firwin) designs rounded to the grid.
 """
 
 from __future__ import annotations
@@ -73,9 +76,38 @@ class FIRSpec:
         return np.concatenate(freqs), np.concatenate(gains), np.concatenate(weights)
 
 
+def filter_spec(
+    taps: int,
+    bits: int,
+    passbands: Any,
+    stopbands: Any,
+    stop_weight: float = 1.0,
+    grid_density: int = 16,
+) -> FIRSpec:
+    """A spec from pass bands (gain 1, weight 1) and stop bands (gain 0, ``stop_weight``) given as (start, stop) pairs.
+
+    One stop band above one pass band is a low-pass, the reverse a high-pass,
+    stop-pass-stop a band-pass; any interleaving of disjoint bands is allowed.
+    """
+    bands = [(float(a), float(b), 1.0, 1.0) for a, b in passbands]
+    bands += [(float(a), float(b), 0.0, float(stop_weight)) for a, b in stopbands]
+    return FIRSpec(taps=taps, bits=bits, bands=tuple(sorted(bands)), grid_density=grid_density)
+
+
 def paper_spec() -> FIRSpec:
     """The DMMV paper's public-code instance: 13 taps, 4 bits, pass [0, 0.4π], stop [4π/7, π], 192 points."""
     return FIRSpec(taps=13, bits=4, bands=((0.0, 0.2, 1.0, 1.0), (2 / 7, 0.5, 0.0, 1.0)), grid_density=16)
+
+
+# Named specs: the paper's instance and larger ones where exact MILP stops being practical (taps 25-101, 8-12 bits).
+PRESETS: dict[str, FIRSpec] = {
+    "paper": paper_spec(),
+    "lowpass-25-8": filter_spec(25, 8, [(0.0, 0.2)], [(0.27, 0.5)]),
+    "lowpass-55-10": filter_spec(55, 10, [(0.0, 0.15)], [(0.19, 0.5)]),
+    "highpass-61-10": filter_spec(61, 10, [(0.3, 0.5)], [(0.0, 0.26)], stop_weight=2.0),
+    "bandpass-75-12": filter_spec(75, 12, [(0.14, 0.3)], [(0.0, 0.1), (0.34, 0.5)]),
+    "lowpass-101-12": filter_spec(101, 12, [(0.0, 0.2)], [(0.22, 0.5)]),
+}
 
 
 def amplitude_matrix(taps: int, freqs: np.ndarray) -> np.ndarray:
@@ -137,8 +169,35 @@ def continuous_design(spec: FIRSpec) -> tuple[np.ndarray, np.ndarray]:
     return h_full, h_full[: spec.half_length].copy()
 
 
-def rounded_design(spec: FIRSpec) -> np.ndarray:
-    """The half coefficients of the Remez design rounded to the nearest grid level (clipped to its range)."""
-    scale = 2 ** (spec.bits - 1)
-    _, half = continuous_design(spec)
-    return np.clip(np.round(half * scale), -scale, scale - 1) / scale
+def window_design(spec: FIRSpec) -> tuple[np.ndarray, np.ndarray]:
+    """The windowed (Hamming) design of ``spec`` by ``scipy.signal.firwin``, cutoffs mid-transition: (full, half)."""
+    cutoffs = [0.5 * (a[1] + b[0]) for a, b in zip(spec.bands, spec.bands[1:], strict=False) if a[2] != b[2]]
+    h_full = scipy.signal.firwin(spec.taps, cutoffs, pass_zero=bool(spec.bands[0][2] > 0), fs=1.0)
+    return h_full, h_full[: spec.half_length].copy()
+
+
+def quantize(half_coefficients: Any, bits: int) -> np.ndarray:
+    """Coefficients rounded to the nearest level k / 2^(bits-1), clipped to the grid's range."""
+    scale = 2 ** (bits - 1)
+    return np.clip(np.round(np.asarray(half_coefficients, dtype=np.float64) * scale), -scale, scale - 1) / scale
+
+
+def rounded_design(spec: FIRSpec, design: str = "remez") -> np.ndarray:
+    """The half coefficients of the continuous ``remez`` or ``firwin`` design rounded to the grid."""
+    designs = {"remez": continuous_design, "firwin": window_design}
+    if design not in designs:
+        raise ValueError(f"design: 'remez' or 'firwin', got {design!r}")
+    _, half = designs[design](spec)
+    return quantize(half, spec.bits)
+
+
+def dense_ripple(spec: FIRSpec, half_coefficients: Any, points: int = 16384) -> float:
+    """The largest weighted ripple on ``points`` frequencies over [0, 0.5] that fall in a band (freqz-style check)."""
+    freqs = np.linspace(0.0, 0.5, points)
+    response = amplitude_matrix(spec.taps, freqs) @ np.asarray(half_coefficients, dtype=np.float64)
+    worst = 0.0
+    for start, stop, gain, weight in spec.bands:
+        inside = (freqs >= start) & (freqs <= stop)
+        if inside.any():
+            worst = max(worst, float(np.max(weight * np.abs(response[inside] - gain))))
+    return worst
