@@ -6,6 +6,7 @@ Exit codes: 0 solved, 1 internal error, 2 bad input or usage, 130 interrupted.
 from __future__ import annotations
 
 import argparse
+import importlib
 import inspect
 import logging
 import sys
@@ -23,6 +24,7 @@ from dopt.core.registry import MethodSpec
 
 EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 SOLVE_ARGUMENTS = frozenset(inspect.signature(dopt.solve).parameters)
+GENERATORS = {"fir": "dmmv", "tomography": "dmmv", "maxquant": "dmmv", "dag": "dag"}  # generator -> family
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -173,11 +175,11 @@ def cmd_methods(args: argparse.Namespace) -> int:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    """``dopt generate GENERATOR ...``: write an application's problem file (see ``dopt.dmmv.generate``)."""
-    from dopt.dmmv import generate
-
+    """``dopt generate GENERATOR ...``: write an application's problem file (each family's ``generate`` module)."""
+    family = GENERATORS.get(args.arguments[0] if args.arguments else "", "dmmv")  # dmmv's parser reports the rest
+    module = importlib.import_module(f"dopt.{family}.generate")
     try:
-        return generate.main(args.arguments)
+        return module.main(args.arguments)
     except SystemExit as exc:  # --help, or a usage error already printed by argparse
         return EXIT_USAGE if exc.code else EXIT_OK
 
@@ -344,11 +346,11 @@ def _parser() -> argparse.ArgumentParser:
     generate = commands.add_parser(
         "generate",
         parents=[common],
-        help="write an application problem file (fir, tomography, maxquant)",
+        help="write a problem file (fir, tomography, maxquant, dag)",
         description="Write an application problem file; 'dopt generate GENERATOR --help' lists its options.",
     )
     generate.set_defaults(command=cmd_generate)
     generate.add_argument(
-        "arguments", nargs=argparse.REMAINDER, metavar="GENERATOR ...", help="fir, tomography or maxquant, then options"
+        "arguments", nargs=argparse.REMAINDER, metavar="GENERATOR ...", help="fir, tomography, maxquant or dag, options"
     )
     return parser

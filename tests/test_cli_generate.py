@@ -136,3 +136,21 @@ def test_bundled_tomography_file_solves_below_its_noise_level(capsys: pytest.Cap
     assert cli.main(argv) == 0
     objective = float(capsys.readouterr().out.split("objective")[1].split()[0])
     assert objective <= 125.0  # the true image's residual is the noise, at most 125
+
+
+def test_generate_dag_writes_a_problem_with_its_true_graph(tmp_path, capsys):
+    """``dopt generate dag ... -o DIR`` writes a simulated SEM that solves back to its own graph."""
+    argv = ["generate", "dag", "--graph", "ER", "--degree", "2", "--d", "8", "--n", "500", "--seed", "1"]
+    assert cli.main([*argv, "-o", str(tmp_path)]) == 0
+    (path,) = tmp_path.glob("*.toml")
+    assert "wrote" in capsys.readouterr().out
+    problem = dopt.load(path)
+    assert problem.d == 8 and problem.true_graph is not None
+    result = dopt.solve(problem)
+    assert result.method == "dag.topo" and result.extras["shd"] <= 2
+
+
+def test_generate_dag_bad_values_exit_2(tmp_path, capsys):
+    assert cli.main(["generate", "dag", "--graph", "XX", "-o", str(tmp_path)]) == 2
+    assert cli.main(["generate", "dag", "--d", "-3", "-o", str(tmp_path)]) == 2
+    assert "dopt: error: dag:" in capsys.readouterr().err
