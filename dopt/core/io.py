@@ -21,7 +21,7 @@ from dopt.core.errors import DoptError, FormatError, MethodError
 from dopt.core.problem import Problem
 from dopt.core.registry import kinds, problem_class
 
-ARRAY_SUFFIXES = (".npy", ".npz", ".mtx", ".csv")
+ARRAY_SUFFIXES = (".npy", ".npz", ".mtx", ".csv", ".safetensors")
 MANIFEST_KEYS = {"kind", "name", "description", "params", "data", "solve"}
 SOLVE_TYPES = {"method": str, "time_limit": (int, float), "seed": int, "device": str, "options": dict}
 
@@ -105,9 +105,18 @@ def _solve_defaults(table: dict[str, Any], path: Path) -> dict[str, Any]:
 
 
 def _read_entry(value: Any, key: str, manifest: Path) -> Any:
-    """A ``[data]`` entry: a path to an array file, an inline list, or a number."""
+    """A ``[data]`` entry: a path to an array file, a ``{file, key}`` table, an inline list, or a number.
+
+    The table form names one array of a file holding several: ``key`` is the
+    array's name in an ``.npz`` or the tensor's name in a ``.safetensors``.
+    """
     if isinstance(value, str):
         return read_array(_safe_path(value, key, manifest), key)
+    if isinstance(value, dict):
+        unknown = set(value) - {"file", "key"}
+        if unknown or not isinstance(value.get("file"), str) or not isinstance(value.get("key", ""), str):
+            raise FormatError(f'{manifest}: data \'{key}\' table must be {{ file = "path", key = "name" }}')
+        return read_array(_safe_path(value["file"], key, manifest), key, name=value.get("key"))
     if isinstance(value, bool):
         raise FormatError(f"{manifest}: data '{key}' must be an array, a number or a file path, not a boolean")
     if isinstance(value, (int, float)):
@@ -144,15 +153,23 @@ def _safe_path(relative: str, key: str, manifest: Path) -> Path:
     return resolved
 
 
-def read_array(path: Path, key: str = "") -> np.ndarray | sp.sparray:
-    """Read one array file (.npy, .npz, .mtx, .csv) without unpickling anything."""
+def read_array(path: Path, key: str = "", name: str | None = None) -> np.ndarray | sp.sparray:
+    """Read one array file (.npy, .npz, .mtx, .csv, .safetensors) without unpickling anything.
+
+    ``name`` picks one array of an ``.npz`` or one tensor of a ``.safetensors``
+    file; without it the file's only array, or the one named ``key``, is read.
+    """
     where = f"{path}" + (f" (data '{key}')" if key else "")
     suffix = path.suffix.lower()
+    if name is not None and suffix not in (".npz", ".safetensors"):
+        raise FormatError(f"{where}: 'key' selects an array only in .npz and .safetensors files")
     try:
         if suffix == ".npy":
             return np.load(path, allow_pickle=False)
         if suffix == ".npz":
-            return _read_npz_array(path, key)
+            return _read_npz_array(path, key, name)
+        if suffix == ".safetensors":
+            return _read_safetensors_array(path, key, name)
         if suffix == ".mtx":
             loaded = scipy.io.mmread(path)
             return sp.csr_array(loaded) if sp.issparse(loaded) else np.asarray(loaded)
@@ -169,17 +186,34 @@ def read_array(path: Path, key: str = "") -> np.ndarray | sp.sparray:
     raise FormatError(f"{where}: unknown array file type {suffix!r}; use one of {', '.join(ARRAY_SUFFIXES)}")
 
 
-def _read_npz_array(path: Path, key: str) -> np.ndarray | sp.sparray:
+def _read_npz_array(path: Path, key: str, name: str | None = None) -> np.ndarray | sp.sparray:
     with np.load(path, allow_pickle=False) as npz:
         files = set(npz.files)
-        if {"format", "shape", "data"} <= files:
-            return sp.csr_array(sp.load_npz(path))
-        for name in (key, "arr_0"):
+        if name is not None:
             if name in files:
                 return npz[name]
+            raise FormatError(f"{path}: .npz has no array {name!r}; it holds {sorted(files)}")
+        if {"format", "shape", "data"} <= files:
+            return sp.csr_array(sp.load_npz(path))
+        for candidate in (key, "arr_0"):
+            if candidate in files:
+                return npz[candidate]
         if len(files) == 1:
             return npz[files.pop()]
     raise FormatError(f"{path}: .npz holds {sorted(files)}; expected one array, or one named {key!r}")
+
+
+def _read_safetensors_array(path: Path, key: str, name: str | None) -> np.ndarray:
+    """The tensor ``name`` (or the file's only tensor, or the one named ``key``) of a safetensors file."""
+    from dopt.core import safetensors
+
+    if name is None:
+        names = safetensors.tensor_names(path)
+        name = names[0] if len(names) == 1 else key if key in names else None
+        if name is None:
+            shown = ", ".join(names[:8]) + (" ..." if len(names) > 8 else "")
+            raise FormatError(f"{path}: holds {len(names)} tensors; name one with {{ file, key }} ({shown})")
+    return safetensors.read_tensor(path, name)
 
 
 def _load_npz_problem(path: Path) -> Problem:
