@@ -24,7 +24,14 @@ from dopt.core.registry import MethodSpec
 
 EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 SOLVE_ARGUMENTS = frozenset(inspect.signature(dopt.solve).parameters)
-GENERATORS = {"fir": "dmmv", "tomography": "dmmv", "maxquant": "dmmv", "dag": "dag"}  # generator -> family
+GENERATORS = {
+    "fir": "dmmv",
+    "tomography": "dmmv",
+    "maxquant": "dmmv",
+    "dag": "dag",
+    "completion": "completion",
+    "ratings": "completion",
+}  # generator -> family
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -346,11 +353,11 @@ def _parser() -> argparse.ArgumentParser:
     generate = commands.add_parser(
         "generate",
         parents=[common],
-        help="write a problem file (fir, tomography, maxquant, dag)",
+        help="write a problem file (fir, tomography, maxquant, dag, completion, ratings)",
         description="Write an application problem file; 'dopt generate GENERATOR --help' lists its options.",
     )
     generate.set_defaults(command=cmd_generate)
     generate.add_argument(
-        "arguments", nargs=argparse.REMAINDER, metavar="GENERATOR ...", help="fir, tomography, maxquant or dag, options"
+        "arguments", nargs=argparse.REMAINDER, metavar="GENERATOR ...", help="a generator (see above), then its options"
     )
     return parser

@@ -16,6 +16,8 @@ from hypothesis import strategies as st
 
 import dopt
 from dopt.core import device
+from dopt.core.errors import FormatError
+from dopt.core.io import read_array
 from dopt.dmmv import DMMVProblem
 
 A = np.array([[1.0, -2.5, 0.0, 3.0], [0.0, 1.0, 1.0, 0.0], [2.0, 0.0, -1.0, 0.5]])
@@ -434,3 +436,16 @@ def test_fuzzed_near_valid_manifests_load_or_raise_dopt_errors(fuzz_folder, mani
 @given(raw=st.one_of(st.binary(max_size=80), TEXT.map(lambda s: f"kind = 'dmmv'\n{s}")))
 def test_fuzzed_raw_bytes_load_or_raise_dopt_errors(fuzz_folder, raw):
     load_or_reject(fuzz_folder, raw)
+
+
+def test_csv_with_a_header_line_of_names(tmp_path):
+    path = tmp_path / "ratings.csv"
+    path.write_text("user,item,rating\n1,2,4.5\n3,1,2.0\n")
+    np.testing.assert_array_equal(read_array(path), [[1, 2, 4.5], [3, 1, 2.0]])
+
+
+def test_matrix_market_repeated_entry_is_an_error(tmp_path):
+    path = tmp_path / "m.mtx"
+    path.write_text("%%MatrixMarket matrix coordinate real general\n2 2 3\n1 1 2.0\n2 2 1.0\n1 1 3.0\n")
+    with pytest.raises(FormatError, match=r"entry \(1, 1\) appears more than once"):
+        read_array(path)

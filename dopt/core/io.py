@@ -171,10 +171,10 @@ def read_array(path: Path, key: str = "", name: str | None = None) -> np.ndarray
         if suffix == ".safetensors":
             return _read_safetensors_array(path, key, name)
         if suffix == ".mtx":
-            loaded = scipy.io.mmread(path)
-            return sp.csr_array(loaded) if sp.issparse(loaded) else np.asarray(loaded)
+            return _read_mtx(path, where)
         if suffix == ".csv":
-            return np.loadtxt(path, delimiter=",", comments="#", dtype=np.float64, ndmin=1)
+            skip = 1 if _has_header(path) else 0
+            return np.loadtxt(path, delimiter=",", comments="#", dtype=np.float64, ndmin=1, skiprows=skip)
     except FormatError:
         raise
     except ValueError as exc:
@@ -184,6 +184,37 @@ def read_array(path: Path, key: str = "", name: str | None = None) -> np.ndarray
     except (OSError, EOFError, KeyError, zipfile.BadZipFile) as exc:
         raise FormatError(f"{where}: cannot read ({exc})") from None
     raise FormatError(f"{where}: unknown array file type {suffix!r}; use one of {', '.join(ARRAY_SUFFIXES)}")
+
+
+def _read_mtx(path: Path, where: str) -> np.ndarray | sp.sparray:
+    """A Matrix Market file; a repeated coordinate is an error (converting would silently add them up)."""
+    loaded = scipy.io.mmread(path)
+    if not sp.issparse(loaded):
+        return np.asarray(loaded)
+    coo = sp.coo_array(loaded)
+    flat = coo.row.astype(np.int64) * coo.shape[1] + coo.col
+    if np.unique(flat).size < flat.size:
+        first = flat[np.flatnonzero(np.diff(np.sort(flat)) == 0)[0]]
+        row, col = divmod(int(first), coo.shape[1])
+        raise FormatError(f"{where}: entry ({row + 1}, {col + 1}) appears more than once")
+    return sp.csr_array(coo)
+
+
+def _has_header(path: Path) -> bool:
+    """True when the first non-comment line of a CSV file is all text (column names), no number."""
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        for line in handle:
+            if line.strip() and not line.lstrip().startswith("#"):
+                return not any(_is_number(field) for field in line.split(","))
+    return False
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _read_npz_array(path: Path, key: str, name: str | None = None) -> np.ndarray | sp.sparray:

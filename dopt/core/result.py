@@ -25,8 +25,9 @@ SUMMARY_EXTRAS = ("bound", "gap", "duality_gap", "shd", "tpr", "fdr", "rmse", "r
 class Result:
     """What a solve returns: the best solution found and how it was found.
 
-    ``history`` is a list of ``(seconds, objective)`` points, one per
-    improvement or progress report; ``extras`` holds family-specific facts
+    ``history`` is a list of ``(seconds, objective, ...)`` points, one per
+    improvement or progress report (a family may append its own measures,
+    e.g. train and validation RMSE); ``extras`` holds family-specific facts
     (a proven lower ``bound``, recovery scores, ...).
     """
 

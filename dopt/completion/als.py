@@ -1,0 +1,73 @@
+"""``completion.als``: exact alternating least squares, every row's k x k normal equations solved by Cholesky.
+
+A sweep forms each row's normal equations from its observed entries and
+solves them (rows in parallel with Numba), then does the same for the
+columns: O(|Omega| k^2 + (m + n) k^3) per sweep. On the GPU the same
+normal equations are formed with sparse products and solved in batches
+(``batched.py``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from dopt.completion import kernels
+from dopt.completion.altmin import RowSolver, run_altmin
+from dopt.completion.batched import device_solver
+from dopt.completion.problem import CompletionProblem
+from dopt.core.context import SolveContext
+from dopt.core.registry import option, register_method
+from dopt.core.result import Result
+
+
+@dataclass(frozen=True)
+class ALSOptions:
+    """Options of completion.als."""
+
+    max_sweeps: int = option(50, "stop after this many sweeps (one sweep updates U, then V)")
+    tol: float = option(1e-6, "stop when a sweep lowers the objective by less than this fraction")
+    init: Literal["random", "svd"] = option(
+        "random", "starting factors: random, or the truncated SVD of the rescaled observed matrix"
+    )
+    clip: float = option(2.0, "svd init: shrink rows longer than clip * sqrt(k/m) (0: no clipping)")
+
+    def validate(self) -> None:
+        if self.max_sweeps < 1:
+            raise ValueError("max_sweeps must be >= 1")
+        if not self.tol >= 0 or self.clip < 0:
+            raise ValueError("tol and clip must be >= 0")
+
+
+@register_method(
+    "completion.als",
+    kind="completion",
+    options=ALSOptions,
+    devices=("cpu", "gpu"),
+    default=True,
+    summary="exact alternating least squares: batched k x k normal equations solved by Cholesky, rows in parallel",
+)
+def solve_als(problem: CompletionProblem, opts: ALSOptions, ctx: SolveContext) -> Result:
+    """Alternate exact row and column ridge solves."""
+    make = device_solver("exact") if ctx.device == "gpu" else _cpu_exact
+    return run_altmin(
+        problem,
+        ctx,
+        make,
+        method="completion.als",
+        init=opts.init,
+        max_sweeps=opts.max_sweeps,
+        tol=opts.tol,
+        clip=opts.clip,
+    )
+
+
+def _cpu_exact(ptr: np.ndarray, idx: np.ndarray) -> RowSolver:
+    """The Numba exact row update over one side of Omega."""
+
+    def solve(y: np.ndarray, W: np.ndarray, lam: np.ndarray, X: np.ndarray) -> None:
+        kernels.exact_rows(ptr, idx, y, W, lam, X)
+
+    return solve
