@@ -154,3 +154,14 @@ def test_generate_dag_bad_values_exit_2(tmp_path, capsys):
     assert cli.main(["generate", "dag", "--graph", "XX", "-o", str(tmp_path)]) == 2
     assert cli.main(["generate", "dag", "--d", "-3", "-o", str(tmp_path)]) == 2
     assert "dopt: error: dag:" in capsys.readouterr().err
+
+
+def test_generate_ratings_then_solve(tmp_path, capsys):
+    """``dopt generate ratings`` writes a completion problem that ``dopt solve`` fits below the rating spread."""
+    out = tmp_path / "r.toml"
+    argv = ["generate", "ratings", "--m", "60", "--n", "40", "--ratings", "900", "--rank", "3", "--seed", "2"]
+    assert cli.main([*argv, "--validation", "0.1", "-o", str(out)]) == 0
+    problem = dopt.load(out)
+    assert problem.kind == "completion"
+    result = dopt.solve(problem, time_limit=20)
+    assert result.method == "completion.als" and np.isfinite(result.objective)
