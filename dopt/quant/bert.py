@@ -86,67 +86,84 @@ class BertEncoder:
         flat = x.reshape(-1, x.shape[-1]) @ self.weights[f"{name}.weight"].T  # one 2-D GEMM
         return flat.reshape(*x.shape[:-1], -1) + self.weights[f"{name}.bias"]
 
+    def embeddings(self, input_ids: np.ndarray) -> np.ndarray:
+        """The embedding layer's output (batch × tokens × hidden) for padded ``input_ids``."""
+        c, w = self.config, self.weights
+        ids = np.asarray(input_ids)
+        length = ids.shape[1]
+        x = (
+            w["embeddings.word_embeddings.weight"][ids]
+            + w["embeddings.position_embeddings.weight"][np.arange(length)][None]
+            + w["embeddings.token_type_embeddings.weight"][0][None, None]
+        )
+        return _layer_norm(x, w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"], c.layer_norm_eps)
+
+    def block(
+        self,
+        i: int,
+        x: np.ndarray,
+        attention_mask: np.ndarray,
+        record: Callable[[str, np.ndarray], None] | None = None,
+    ) -> np.ndarray:
+        """Transformer block ``i`` applied to hidden states ``x`` (batch × tokens × hidden).
+
+        ``record(name, x)`` receives the input of every linear layer of the
+        block, as a (real tokens × features) array with the padding removed.
+        """
+        c, w = self.config, self.weights
+        mask = np.asarray(attention_mask).astype(bool)
+        batch, length, _ = x.shape
+        heads = c.num_attention_heads
+        dh = c.hidden_size // heads
+        bias = np.where(mask, 0.0, np.finfo(self.dtype).min).astype(self.dtype)[:, None, None, :]
+        rec = None if record is None else (lambda name, a: record(name, a[mask]))
+        p = f"encoder.layer.{i}."
+
+        def split(t: np.ndarray) -> np.ndarray:
+            return t.reshape(batch, length, heads, dh).transpose(0, 2, 1, 3)
+
+        q = split(self._linear(p + "attention.self.query", x, rec))
+        k = split(self._linear(p + "attention.self.key", x, None))
+        v = split(self._linear(p + "attention.self.value", x, None))
+        if rec is not None:  # query, key and value share their input
+            rec(p + "attention.self.key", x)
+            rec(p + "attention.self.value", x)
+        scores = q @ k.transpose(0, 1, 3, 2) / np.sqrt(dh) + bias
+        scores = np.exp(scores - scores.max(axis=-1, keepdims=True))
+        probs = scores / scores.sum(axis=-1, keepdims=True)
+        ctx = (probs @ v).transpose(0, 2, 1, 3).reshape(batch, length, c.hidden_size)
+        attn = self._linear(p + "attention.output.dense", ctx, rec)
+        x = _layer_norm(
+            attn + x,
+            w[p + "attention.output.LayerNorm.weight"],
+            w[p + "attention.output.LayerNorm.bias"],
+            c.layer_norm_eps,
+        )
+        h = _gelu(self._linear(p + "intermediate.dense", x, rec))
+        out = self._linear(p + "output.dense", h, rec)
+        return _layer_norm(out + x, w[p + "output.LayerNorm.weight"], w[p + "output.LayerNorm.bias"], c.layer_norm_eps)
+
     def hidden_states(
         self,
         input_ids: np.ndarray,
         attention_mask: np.ndarray,
         record: Callable[[str, np.ndarray], None] | None = None,
     ) -> np.ndarray:
-        """Last hidden states (batch × tokens × hidden) of padded ``input_ids``.
-
-        ``record(name, x)`` receives the input of every linear layer, as a
-        (real tokens × features) array with the padding rows removed.
-        """
-        c, w = self.config, self.weights
-        ids = np.asarray(input_ids)
-        mask = np.asarray(attention_mask).astype(bool)
-        batch, length = ids.shape
-        x = (
-            w["embeddings.word_embeddings.weight"][ids]
-            + w["embeddings.position_embeddings.weight"][np.arange(length)][None]
-            + w["embeddings.token_type_embeddings.weight"][0][None, None]
-        )
-        x = _layer_norm(x, w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"], c.layer_norm_eps)
-        heads = c.num_attention_heads
-        dh = c.hidden_size // heads
-        bias = np.where(mask, 0.0, np.finfo(self.dtype).min).astype(self.dtype)[:, None, None, :]
-        rec = None if record is None else (lambda name, a: record(name, a[mask]))
-        for i in range(c.num_hidden_layers):
-            p = f"encoder.layer.{i}."
-
-            def split(t: np.ndarray) -> np.ndarray:
-                return t.reshape(batch, length, heads, dh).transpose(0, 2, 1, 3)
-
-            q = split(self._linear(p + "attention.self.query", x, rec))
-            k = split(self._linear(p + "attention.self.key", x, None))
-            v = split(self._linear(p + "attention.self.value", x, None))
-            if rec is not None:  # query, key and value share their input
-                rec(p + "attention.self.key", x)
-                rec(p + "attention.self.value", x)
-            scores = q @ k.transpose(0, 1, 3, 2) / np.sqrt(dh) + bias
-            scores = np.exp(scores - scores.max(axis=-1, keepdims=True))
-            probs = scores / scores.sum(axis=-1, keepdims=True)
-            ctx = (probs @ v).transpose(0, 2, 1, 3).reshape(batch, length, c.hidden_size)
-            attn = self._linear(p + "attention.output.dense", ctx, rec)
-            x = _layer_norm(
-                attn + x,
-                w[p + "attention.output.LayerNorm.weight"],
-                w[p + "attention.output.LayerNorm.bias"],
-                c.layer_norm_eps,
-            )
-            h = _gelu(self._linear(p + "intermediate.dense", x, rec))
-            out = self._linear(p + "output.dense", h, rec)
-            x = _layer_norm(out + x, w[p + "output.LayerNorm.weight"], w[p + "output.LayerNorm.bias"], c.layer_norm_eps)
+        """Last hidden states (batch × tokens × hidden) of padded ``input_ids``; ``record`` as in :meth:`block`."""
+        x = self.embeddings(input_ids)
+        for i in range(self.config.num_hidden_layers):
+            x = self.block(i, x, attention_mask, record)
         return x
+
+    def pool(self, hidden: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        """Mean over the real tokens, L2-normalised (the sentence-transformers head)."""
+        m = np.asarray(attention_mask, dtype=self.dtype)[..., None]
+        pooled = (hidden * m).sum(axis=1) / np.maximum(m.sum(axis=1), 1e-9)
+        return pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
 
     def embed(self, batches: Iterable[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
         """Mean-pooled, L2-normalised sentence embeddings of ``(input_ids, attention_mask)`` batches."""
-        out = []
-        for ids, mask in batches:
-            h = self.hidden_states(ids, mask)
-            m = np.asarray(mask, dtype=self.dtype)[..., None]
-            pooled = (h * m).sum(axis=1) / np.maximum(m.sum(axis=1), 1e-9)
-            out.append(pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12))
+        out = [self.pool(self.hidden_states(ids, mask), mask) for ids, mask in batches]
         return np.concatenate(out) if out else np.zeros((0, self.config.hidden_size), dtype=self.dtype)
 
     def linear_inputs(self, batches: Iterable[tuple[np.ndarray, np.ndarray]]) -> dict[str, np.ndarray]:
