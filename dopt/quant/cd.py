@@ -16,9 +16,11 @@ numbers per row and group, and the best (s', z') is taken when it lowers f.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
-from dopt.quant import kernels
+from dopt.quant.backend import NUMBA, Backend
 from dopt.quant.grid import Grid
 
 REFINE_RTOL = 1e-12  # a grid move must lower a row's objective by this fraction of its scale to count
@@ -28,7 +30,9 @@ class CDState:
     """Ŵ, G = (T − Ŵ)Σ and the grid, all in the column order ``order`` of the descent.
 
     ``G`` (when known) and ``TS`` = TΣ (for the grid line searches) may be
-    given in the original column order; they are computed otherwise.
+    given in the original column order; they are computed otherwise. The
+    arrays live in ``backend.xp`` (NumPy, or CuPy on the GPU); the grid and
+    the bookkeeping of rows stay on the host.
     """
 
     def __init__(
@@ -43,50 +47,56 @@ class CDState:
         symmetric: bool = False,
         G: np.ndarray | None = None,
         TS: np.ndarray | None = None,
+        backend: Backend = NUMBA,
     ) -> None:
         p = Sigma.shape[0]
+        xp = backend.xp
+        self.backend = backend
         self.perm = np.arange(p) if order is None else np.asarray(order, dtype=np.int64)
         self.inverse = np.argsort(self.perm)
-        self.S = np.ascontiguousarray(Sigma[np.ix_(self.perm, self.perm)])
-        self.d = np.ascontiguousarray(np.diag(self.S))
-        self.T = np.ascontiguousarray(target[:, self.perm])
-        self.Q = np.ascontiguousarray(Q[:, self.perm])
+        perm = xp.asarray(self.perm)
+        self.S = xp.ascontiguousarray(xp.asarray(Sigma)[perm][:, perm])
+        self.d = backend.to_host(xp.diag(self.S)).copy()  # read one entry at a time by the kernels
+        if backend.name == "numba":
+            self.d = np.ascontiguousarray(self.d)
+        self.T = xp.ascontiguousarray(xp.asarray(target)[:, perm])
+        self.Q = xp.ascontiguousarray(xp.asarray(Q)[:, perm])
         self.grid = Grid(grid.scale.copy(), grid.zero.copy(), grid.gidx[self.perm], grid.maxq)
         self.block_size = block_size
         self.symmetric = symmetric
-        self._TS = None if TS is None else np.ascontiguousarray(TS[:, self.perm])
+        self._TS = None if TS is None else xp.ascontiguousarray(xp.asarray(TS)[:, perm])
         self._ones_S = self.S.sum(axis=0)
         if G is None:
             self.resync()
         else:  # G = (T − Ŵ)Σ known already (from GPTQ)
-            self.G = np.ascontiguousarray(G[:, self.perm])
+            self.G = xp.ascontiguousarray(xp.asarray(G)[:, perm])
             self.objective()
+
+    def _rows(self, rows: np.ndarray) -> Any:
+        """Row indices as the backend's kernels take them."""
+        return rows if self.backend.name == "numba" else self.backend.xp.asarray(rows)
 
     # ------------------------------------------------------------- queries
     def objective(self, rows: np.ndarray | None = None) -> float:
         """f = tr((T − Ŵ)Σ(T − Ŵ)ᵀ) from the maintained G, recomputing only ``rows`` (default: all)."""
+        xp = self.backend.xp
         if rows is None:
-            self.rows_f = np.einsum("ij,ij->i", self.T - self.Q, self.G)
+            self.rows_f = ((self.T - self.Q) * self.G).sum(axis=1)
         elif rows.size:
-            self.rows_f[rows] = np.einsum("ij,ij->i", self.T[rows] - self.Q[rows], self.G[rows])
-        return float(self.rows_f.sum())
+            r = self._rows(rows)
+            self.rows_f[r] = ((self.T[r] - self.Q[r]) * self.G[r]).sum(axis=1)
+        return float(xp.sum(self.rows_f))
 
     def solution(self) -> tuple[np.ndarray, Grid]:
-        """Ŵ and its grid in the original column order."""
+        """Ŵ and its grid in the original column order (on the host)."""
         grid = Grid(self.grid.scale.copy(), self.grid.zero.copy(), self.grid.gidx[self.inverse], self.grid.maxq)
-        return self.Q[:, self.inverse].copy(), grid
+        return self.backend.to_host(self.Q)[:, self.inverse].copy(), grid
 
     # ------------------------------------------------------------- updates
     def resync(self) -> None:
         """Recompute G exactly (one GEMM), discarding the rounding drift of the incremental updates."""
         self.G = (self.T - self.Q) @ self.S
-        self.rows_f = np.einsum("ij,ij->i", self.T - self.Q, self.G)
-
-    def set_target(self, target: np.ndarray) -> None:
-        """Change T (original column order) and recompute G."""
-        self.T = np.ascontiguousarray(target[:, self.perm])
-        self._TS = None
-        self.resync()
+        self.objective()
 
     def sweep(
         self,
@@ -106,22 +116,36 @@ class CDState:
         boolean mask of the rows that moved.
         """
         q, p = self.Q.shape
+        xp, backend = self.backend.xp, self.backend
         rows = np.arange(q) if rows is None else np.asarray(rows, dtype=np.int64)
         moved = np.zeros(q, dtype=bool)
         if rows.size == 0:
             return moved
         every = rows.size == q
+        krows = self._rows(rows)
         B = self.block_size
         ranges = blocks if blocks is not None else [(j, min(j + B, p)) for j in range(0, p, B)]
         for j1, j2 in ranges:
             scale, zero = self.grid.column_params(slice(j1, j2))
             if not every:
                 scale, zero = scale[rows], zero[rows]
-            D = np.zeros((rows.size, j2 - j1))
-            kernels.cd_block(
-                self.Q, self.G, self.S, self.d, j1, j2, rows, scale, zero, self.grid.maxq, rounded, force, D
+            D = xp.zeros((rows.size, j2 - j1))
+            backend.cd_block(
+                self.Q,
+                self.G,
+                self.S,
+                self.d,
+                j1,
+                j2,
+                krows,
+                backend.asarray(scale),
+                backend.asarray(zero),
+                self.grid.maxq,
+                rounded,
+                force,
+                D,
             )
-            hit = D.any(axis=1)
+            hit = backend.to_host(D.any(axis=1))
             if not hit.any():
                 continue
             moved[rows[hit]] = True
@@ -131,8 +155,8 @@ class CDState:
                 if j2 < p:
                     self.G[:, j2:] -= D @ self.S[j1:j2, j2:]
             else:
-                sub = rows[hit]
-                update = D[hit] @ self.S[j1:j2]
+                sub = self._rows(rows[hit])
+                update = D[self._rows(np.flatnonzero(hit))] @ self.S[j1:j2]
                 update[:, j1:j2] = 0.0  # the kernel keeps the block's own columns exact
                 self.G[sub] -= update
         return moved
@@ -159,27 +183,27 @@ class CDState:
         return changed
 
     def _refine_group(self, rows: np.ndarray, cols: np.ndarray | None, allow_zero: bool) -> np.ndarray:
-        grid = self.grid
+        grid, xp, backend = self.grid, self.backend.xp, self.backend
         g = 0 if cols is None else int(grid.gidx[cols[0]])
         s, z = grid.scale[rows, g], grid.zero[rows, g]
+        krows = self._rows(rows)
         if cols is None:  # ŴΣ = TΣ − G: no GEMM beyond the one-off TΣ
             if self._TS is None:
                 self._TS = self.T @ self.S
-            moments = np.empty((rows.size, 4))
-            kernels.grid_moments(self.Q, self.G, self._TS, self._ones_S, rows, s, z, moments)
-            a, b, u, v = moments.T
-            e = float(self._ones_S.sum())
+            moments = xp.empty((rows.size, 4))
+            backend.grid_moments(self.Q, self.G, self._TS, self._ones_S, krows, xp.asarray(s), xp.asarray(z), moments)
+            a, b, u, v = backend.to_host(moments).T
+            e = float(xp.sum(self._ones_S))
         else:
-            Q = self.Q[np.ix_(rows, cols)]
-            G = self.G[np.ix_(rows, cols)]
-            C = np.rint(Q / s[:, None] + z[:, None])  # the integer codes
-            Sg = self.S[np.ix_(cols, cols)]
+            kcols = xp.asarray(cols)
+            Q = self.Q[krows][:, kcols]
+            G = self.G[krows][:, kcols]
+            C = xp.rint(Q / xp.asarray(s)[:, None] + xp.asarray(z)[:, None])  # the integer codes
+            Sg = self.S[kcols][:, kcols]
             CS = C @ Sg
-            e = float(Sg.sum())
-            a = np.einsum("ij,ij->i", C, CS)
-            b = CS.sum(axis=1)
-            u = np.einsum("ij,ij->i", G, C)
-            v = G.sum(axis=1)
+            e = float(xp.sum(Sg))
+            a, b = backend.to_host((C * CS).sum(axis=1)), backend.to_host(CS.sum(axis=1))
+            u, v = backend.to_host((G * C).sum(axis=1)), backend.to_host(G.sum(axis=1))
         m_G = s * (u - z * v)  # m·G for the current values m = s(c − z)
         m_S_m = s * s * (a - 2 * z * b + z * z * e)  # mᵀΣm
         if allow_zero and not self.symmetric:
@@ -203,12 +227,26 @@ class CDState:
         sub = rows[better]
         s_new, z_new = new_s[pick, best][better], zs[pick, best][better]
         if cols is None:
-            kernels.regrid_rows(self.Q, self.G, self._TS, self._ones_S, sub, s[better], z[better], s_new, z_new)
+            backend.regrid_rows(
+                self.Q,
+                self.G,
+                self._TS,
+                self._ones_S,
+                self._rows(sub),
+                xp.asarray(s[better]),
+                xp.asarray(z[better]),
+                xp.asarray(s_new),
+                xp.asarray(z_new),
+            )
         else:
-            Q_new = s_new[:, None] * (C[better] - z_new[:, None])
-            delta = Q_new - Q[better]
-            self.Q[np.ix_(sub, cols)] = Q_new
-            self.G[sub] -= delta @ self.S[cols, :]
+            kbetter = self._rows(np.flatnonzero(better))
+            Q_new = xp.asarray(s_new)[:, None] * (C[kbetter] - xp.asarray(z_new)[:, None])
+            delta = Q_new - Q[kbetter]
+            ksub = self._rows(sub)
+            block = self.Q[ksub]
+            block[:, kcols] = Q_new
+            self.Q[ksub] = block
+            self.G[ksub] -= delta @ self.S[kcols, :]
         grid.scale[sub, g] = s_new
         grid.zero[sub, g] = z_new
         return better

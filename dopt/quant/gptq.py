@@ -21,19 +21,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy.linalg import lapack, solve_triangular
+from scipy.linalg import lapack
 
 from dopt.core.context import SolveContext
 from dopt.core.errors import ProblemError
 from dopt.core.registry import option, register_method
 from dopt.core.result import Result
-from dopt.quant import kernels
+from dopt.quant.backend import NUMBA, Backend, for_device
 from dopt.quant.grid import Grid, find_params, make_grid
 from dopt.quant.problem import QuantProblem
 from dopt.quant.solution import finish
 
 DAMPING_RETRIES = 6  # a failed factorisation multiplies the damping by 10, this many times at most
-NO_MASK = np.zeros((0, 0), dtype=np.bool_)
 
 
 @dataclass(frozen=True)
@@ -142,6 +141,7 @@ def quantize_gptq(
     block_size: int = 128,
     keep: np.ndarray | None = None,
     gradient: bool = False,
+    backend: Backend = NUMBA,
 ) -> GPTQRun:
     """GPTQ's quantization of ``W`` given the inverse Cholesky factor.
 
@@ -156,12 +156,16 @@ def quantize_gptq(
     is ‖e_i‖² and the undamped one ‖e_i‖² − λ‖w_i − ŵ_i‖². With ``gradient``,
     G = (W − Ŵ)Σ comes out too, from one triangular solve instead of a GEMM:
     (W − Ŵ)H = E U H = E U⁻ᵀ, and (W − Ŵ)Σ = (W − Ŵ)H − λ(W − Ŵ) on the live
-    inputs (0 on the dead ones).
+    inputs (0 on the dead ones). The work runs on ``backend`` (Numba kernels
+    on NumPy, or array operations of CuPy on the GPU); the results are NumPy.
     """
     q, p = W.shape
+    xp = backend.xp
     perm, U = factor.perm, factor.U
-    Wp = W[:, perm].copy()
-    Wp[:, factor.dead[perm]] = 0.0
+    host = W[:, perm].copy()
+    host[:, factor.dead[perm]] = 0.0
+    Wp = xp.asarray(host).copy()  # updated in place by the error feedback
+    Ud = xp.asarray(U)
     maxq = 2**bits - 1 if grid is None else grid.maxq
     dynamic = grid is None and 0 < group_size < p
     if grid is None and not dynamic:
@@ -175,15 +179,16 @@ def quantize_gptq(
         col_group = grid.gidx[perm]
         starts = set()
     keep_p = None if keep is None else np.ascontiguousarray(keep[:, perm])
+    no_mask = xp.zeros((0, 0), dtype=bool)
     bounds = sorted(set(range(0, p, block_size)) | starts | {p})
-    Q = np.empty_like(Wp)
-    E = np.empty_like(Wp) if gradient else None
-    loss = np.zeros(q)
+    Q = xp.empty_like(Wp)
+    E = xp.empty_like(Wp) if gradient else None
+    loss = xp.zeros(q)
     for i1, i2 in itertools.pairwise(bounds):
         if dynamic:
             g = i1 // group_size
             if i1 in starts:
-                block = Wp[:, i1 : i1 + group_size]
+                block = backend.to_host(Wp[:, i1 : i1 + group_size])
                 if keep_p is not None:
                     block = np.where(keep_p[:, i1 : i1 + group_size], 0.0, block)
                 scale[:, g], zero[:, g] = find_params(block, maxq, sym=sym, clip=clip)
@@ -191,30 +196,33 @@ def quantize_gptq(
             z = np.repeat(zero[:, g : g + 1], i2 - i1, axis=1)
         else:
             s, z = grid.scale[:, col_group[i1:i2]], grid.zero[:, col_group[i1:i2]]
-        Wb = np.ascontiguousarray(Wp[:, i1:i2])
-        Qb = np.empty_like(Wb)
-        Eb = np.empty_like(Wb)
-        mask = NO_MASK if keep_p is None else keep_p[:, i1:i2]
-        kernels.gptq_block(Wb, np.ascontiguousarray(U[i1:i2, i1:i2]), s, z, maxq, mask, Qb, Eb)
+        Wb = xp.ascontiguousarray(Wp[:, i1:i2])
+        Qb = xp.empty_like(Wb)
+        Eb = xp.empty_like(Wb)
+        mask = no_mask if keep_p is None else xp.asarray(np.ascontiguousarray(keep_p[:, i1:i2]))
+        Ub = xp.ascontiguousarray(Ud[i1:i2, i1:i2])
+        backend.gptq_block(Wb, Ub, xp.asarray(s), xp.asarray(z), maxq, mask, Qb, Eb)
         Q[:, i1:i2] = Qb
-        loss += np.einsum("ij,ij->i", Eb, Eb)
+        loss += (Eb * Eb).sum(axis=1)
         if E is not None:
             E[:, i1:i2] = Eb
         if i2 < p:
-            Wp[:, i2:] -= Eb @ U[i1:i2, i2:]
-    out = np.empty_like(Q)
-    out[:, perm] = Q
+            Wp[:, i2:] -= Eb @ Ud[i1:i2, i2:]
+    Qh = backend.to_host(Q)
+    out = np.empty_like(Qh)
+    out[:, perm] = Qh
     live = ~factor.dead
     delta = W[:, live] - out[:, live]
-    row_errors = np.maximum(loss - factor.shift * np.einsum("ij,ij->i", delta, delta), 0.0)
+    row_errors = np.maximum(backend.to_host(loss) - factor.shift * np.einsum("ij,ij->i", delta, delta), 0.0)
     if dynamic:
         gidx = np.empty(p, dtype=np.int64)
         gidx[perm] = gidx_perm
         grid = Grid(scale, zero, gidx, maxq)
     G = None
     if E is not None:
-        Gp = solve_triangular(U, E.T, lower=False, check_finite=False).T
-        Gp -= factor.shift * (W[:, perm] - Q)  # (the dead inputs are zeroed below)
+        Gp = backend.solve_upper(Ud, E.T).T
+        Gp -= factor.shift * (xp.asarray(host) - Q)  # (the dead inputs are zeroed below)
+        Gp = backend.to_host(Gp)
         G = np.empty_like(Gp)
         G[:, perm] = Gp
         G[:, factor.dead] = 0.0
@@ -236,6 +244,7 @@ class GPTQRun:
     kind="quant",
     options=GPTQOptions,
     summary="GPTQ: sequential rounding with inverse-Hessian error feedback, lazy blocked updates, act-order",
+    devices=("cpu", "gpu"),
 )
 def solve_gptq(problem: QuantProblem, opts: GPTQOptions, ctx: SolveContext) -> Result:
     """Quantize the layer with GPTQ."""
@@ -252,6 +261,7 @@ def solve_gptq(problem: QuantProblem, opts: GPTQOptions, ctx: SolveContext) -> R
         clip=problem.clip,
         group_size=problem.group_size,
         block_size=opts.block_size,
+        backend=for_device(ctx.device),
     )
     extras: dict[str, Any] = {"damping": factor.damping}
     if factor.notes:

@@ -70,7 +70,12 @@ def quantize(x: Any, scale: Any, zero: Any, maxq: int) -> Any:
 
 
 def _namespace(x: Any) -> Any:
-    return getattr(x, "__array_namespace__", lambda: np)() if not isinstance(x, np.ndarray) else np
+    """NumPy, or CuPy for CuPy arrays."""
+    if isinstance(x, np.ndarray) or not type(x).__module__.startswith("cupy"):
+        return np
+    import cupy
+
+    return cupy
 
 
 def group_index(p: int, group_size: int) -> np.ndarray:

@@ -27,6 +27,7 @@ import numpy as np
 from dopt.core.context import SolveContext
 from dopt.core.registry import option, register_method
 from dopt.core.result import Result
+from dopt.quant.backend import NUMBA, Backend, for_device
 from dopt.quant.cd import CDState
 from dopt.quant.gptq import Factor, act_order, inverse_factor, quantize_gptq
 from dopt.quant.grid import Grid, make_grid
@@ -85,20 +86,27 @@ def refined_grid(problem: QuantProblem, W: np.ndarray, weights: np.ndarray, excl
 
 
 def best_of_gptq(
-    W: np.ndarray, factor: Factor, grids: list[Grid], block_size: int, keep: np.ndarray | None = None
+    W: np.ndarray,
+    factor: Factor,
+    grids: list[Grid],
+    block_size: int,
+    keep: np.ndarray | None = None,
+    backend: Backend = NUMBA,
 ) -> tuple[np.ndarray, Grid, np.ndarray]:
     """GPTQ on each grid (only the rows whose grid differs from the first), each row keeping its best.
 
     Returns Ŵ, its grid and G = (W − Ŵ)Σ.
     """
-    run = quantize_gptq(W, factor, grids[0], block_size=block_size, keep=keep, gradient=True)
+    run = quantize_gptq(W, factor, grids[0], block_size=block_size, keep=keep, gradient=True, backend=backend)
     Q, err, G, grid = run.Q, run.row_errors, run.G, run.grid.copy()
     for other in grids[1:]:
         rows = np.flatnonzero((other.scale != grid.scale).any(axis=1) | (other.zero != grid.zero).any(axis=1))
         if rows.size == 0:
             continue
         sub_keep = None if keep is None else keep[rows]
-        alt = quantize_gptq(W[rows], factor, other.take_rows(rows), block_size=block_size, keep=sub_keep, gradient=True)
+        alt = quantize_gptq(
+            W[rows], factor, other.take_rows(rows), block_size=block_size, keep=sub_keep, gradient=True, backend=backend
+        )
         better = alt.row_errors < err[rows]
         take = rows[better]
         Q[take], err[take], G[take] = alt.Q[better], alt.row_errors[better], alt.G[better]
@@ -115,6 +123,7 @@ def start(
     base_grid: Grid,
     keep: np.ndarray | None = None,
     exclude: np.ndarray | None = None,
+    backend: Backend = NUMBA,
 ) -> tuple[np.ndarray, Grid, np.ndarray | None, dict[str, Any]]:
     """The starting Ŵ, its grid and (when known) G = (target − Ŵ)Σ for ``opts.init``."""
     info: dict[str, Any] = {}
@@ -132,7 +141,7 @@ def start(
         if not opts.guard:
             grids.pop()
     if factor is not None:
-        Q, grid, G = best_of_gptq(target, factor, grids, opts.block_size, keep)
+        Q, grid, G = best_of_gptq(target, factor, grids, opts.block_size, keep, backend)
         return Q, grid, G, info
     if opts.init == "w":
         return target.copy(), grids[0], np.zeros_like(target), info
@@ -192,10 +201,12 @@ def descend(
     options=QuantEaseOptions,
     default=True,
     summary="QuantEase: blocked cyclic coordinate descent from GPTQ/RTN/W, with exact grid refinement",
+    devices=("cpu", "gpu"),
 )
 def solve_quantease(problem: QuantProblem, opts: QuantEaseOptions, ctx: SolveContext) -> Result:
     """Coordinate descent until the tolerance, the pass limit or the time limit."""
-    Q, grid, G, info = start(problem, problem.W, opts, base_grid=problem.grid)
+    backend = for_device(ctx.device)
+    Q, grid, G, info = start(problem, problem.W, opts, base_grid=problem.grid, backend=backend)
     order = act_order(problem.Sigma) if opts.order == "act" else None
     state = CDState(
         problem.W,
@@ -206,7 +217,8 @@ def solve_quantease(problem: QuantProblem, opts: QuantEaseOptions, ctx: SolveCon
         block_size=opts.block_size,
         symmetric=problem.sym,
         G=G,
-        TS=problem.W_Sigma,
+        TS=problem.W_Sigma if backend is NUMBA else None,  # (on the GPU, WΣ is one cuBLAS GEMM away)
+        backend=backend,
     )
     history = [state.objective()] if opts.init != "w" else []
     status, passes = descend(state, opts, ctx, unquantized=opts.init == "w")
