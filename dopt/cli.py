@@ -9,6 +9,7 @@ import argparse
 import importlib
 import inspect
 import logging
+import os
 import sys
 import traceback
 import zipfile
@@ -48,6 +49,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("dopt: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # the reader of stdout went away (``dopt ... | head``): not an error of dopt's
+        _silence_stdout()
+        return EXIT_OK
     except DoptError as exc:
         _print_traceback(debug)
         print(f"dopt: error: {_one_line(exc)}", file=sys.stderr)
@@ -279,6 +283,15 @@ def _option_lines(spec: MethodSpec) -> Iterator[str]:
 def _one_line(exc: BaseException) -> str:
     """The exception's message folded onto one line."""
     return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush does not fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # no real file descriptor (a test's captured stdout)
+        pass
 
 
 def _print_traceback(debug: bool) -> None:

@@ -373,3 +373,23 @@ def test_installed_entry_point_reports_a_broken_file_in_one_line(write_manifest)
     assert proc.returncode == 2
     assert proc.stdout == ""
     assert proc.stderr.splitlines() == [f"dopt: error: {path}: A: contains NaN or infinite values"]
+
+
+def test_closed_stdout_pipe_is_not_an_error(problem_file, monkeypatch):
+    """``dopt solve FILE | head -1``: the reader leaving early ends dopt quietly with exit 0."""
+
+    class ClosedPipe:
+        def write(self, text):
+            raise BrokenPipeError(32, "Broken pipe")
+
+        def flush(self):
+            pass
+
+        def isatty(self):
+            return False
+
+        def fileno(self):
+            raise ValueError("no descriptor")
+
+    monkeypatch.setattr(sys, "stdout", ClosedPipe())
+    assert cli.main(["solve", str(problem_file), "--quiet"]) == 0

@@ -449,3 +449,21 @@ def test_matrix_market_repeated_entry_is_an_error(tmp_path):
     path.write_text("%%MatrixMarket matrix coordinate real general\n2 2 3\n1 1 2.0\n2 2 1.0\n1 1 3.0\n")
     with pytest.raises(FormatError, match=r"entry \(1, 1\) appears more than once"):
         read_array(path)
+
+
+def test_libsvm_file_gives_features_and_labels_by_key(tmp_path):
+    path = tmp_path / "d.svm"
+    path.write_text("1 1:0.5 3:2\n-1 2:1.5\n")
+    X = read_array(path, "A")
+    np.testing.assert_array_equal(X.toarray(), [[0.5, 0.0, 2.0], [0.0, 1.5, 0.0]])
+    np.testing.assert_array_equal(read_array(path, "b"), [1.0, -1.0])
+    np.testing.assert_array_equal(read_array(path, name="y"), [1.0, -1.0])
+    with pytest.raises(FormatError, match="holds 'X' and 'y'"):
+        read_array(path, "weights")
+
+
+def test_manifest_reads_a_problem_from_a_libsvm_file():
+    """problems/bcd/small-logistic.svm read through the {file, key} table equals the bundled .mtx data."""
+    bundled = dopt.load(Path(__file__).parents[1] / "problems/bcd/small-logistic.toml")
+    X = read_array(Path(__file__).parents[1] / "problems/bcd/small-logistic.svm", name="X")
+    np.testing.assert_allclose(X.toarray(), sp.csr_array(bundled.A).toarray())

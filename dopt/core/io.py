@@ -18,10 +18,11 @@ import scipy.io
 import scipy.sparse as sp
 
 from dopt.core.errors import DoptError, FormatError, MethodError
+from dopt.core.libsvm import LIBSVM_SUFFIXES, read_libsvm
 from dopt.core.problem import Problem
 from dopt.core.registry import kinds, problem_class
 
-ARRAY_SUFFIXES = (".npy", ".npz", ".mtx", ".csv", ".safetensors")
+ARRAY_SUFFIXES = (".npy", ".npz", ".mtx", ".csv", ".safetensors", *LIBSVM_SUFFIXES)
 MANIFEST_KEYS = {"kind", "name", "description", "params", "data", "solve"}
 SOLVE_TYPES = {"method": str, "time_limit": (int, float), "seed": int, "device": str, "options": dict}
 
@@ -154,15 +155,15 @@ def _safe_path(relative: str, key: str, manifest: Path) -> Path:
 
 
 def read_array(path: Path, key: str = "", name: str | None = None) -> np.ndarray | sp.sparray:
-    """Read one array file (.npy, .npz, .mtx, .csv, .safetensors) without unpickling anything.
+    """Read one array file (.npy, .npz, .mtx, .csv, .safetensors, LIBSVM) without unpickling anything.
 
     ``name`` picks one array of an ``.npz`` or one tensor of a ``.safetensors``
     file; without it the file's only array, or the one named ``key``, is read.
     """
     where = f"{path}" + (f" (data '{key}')" if key else "")
     suffix = path.suffix.lower()
-    if name is not None and suffix not in (".npz", ".safetensors"):
-        raise FormatError(f"{where}: 'key' selects an array only in .npz and .safetensors files")
+    if name is not None and suffix not in (".npz", ".safetensors", *LIBSVM_SUFFIXES):
+        raise FormatError(f"{where}: 'key' selects an array only in .npz, .safetensors and LIBSVM files")
     try:
         if suffix == ".npy":
             return np.load(path, allow_pickle=False)
@@ -172,6 +173,8 @@ def read_array(path: Path, key: str = "", name: str | None = None) -> np.ndarray
             return _read_safetensors_array(path, key, name)
         if suffix == ".mtx":
             return _read_mtx(path, where)
+        if suffix in LIBSVM_SUFFIXES:
+            return _read_libsvm_part(path, key, name)
         if suffix == ".csv":
             skip = 1 if _has_header(path) else 0
             return np.loadtxt(path, delimiter=",", comments="#", dtype=np.float64, ndmin=1, skiprows=skip)
@@ -184,6 +187,15 @@ def read_array(path: Path, key: str = "", name: str | None = None) -> np.ndarray
     except (OSError, EOFError, KeyError, zipfile.BadZipFile) as exc:
         raise FormatError(f"{where}: cannot read ({exc})") from None
     raise FormatError(f"{where}: unknown array file type {suffix!r}; use one of {', '.join(ARRAY_SUFFIXES)}")
+
+
+def _read_libsvm_part(path: Path, key: str, name: str | None) -> np.ndarray | sp.sparray:
+    """The features ``X`` (key X or A) or the labels ``y`` (key y or b) of a LIBSVM file."""
+    part = name if name is not None else {"A": "X", "b": "y"}.get(key, key)
+    if part not in ("X", "y"):
+        raise FormatError(f"{path}: a LIBSVM file holds 'X' and 'y'; name one with {{ file, key }}, not {part!r}")
+    X, y = read_libsvm(path)
+    return X if part == "X" else y
 
 
 def _read_mtx(path: Path, where: str) -> np.ndarray | sp.sparray:
