@@ -14,6 +14,7 @@ precision (their errors are not propagated, since they have none).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -26,10 +27,10 @@ from dopt.core.registry import option, register_method
 from dopt.core.result import Result
 from dopt.quant import kernels
 from dopt.quant.cd import CDState
-from dopt.quant.gptq import act_order, inverse_factor
+from dopt.quant.gptq import act_order
 from dopt.quant.grid import make_grid
 from dopt.quant.problem import QuantProblem
-from dopt.quant.quantease import QuantEaseOptions, descend, start
+from dopt.quant.quantease import QuantEaseOptions, descend, start, start_factor
 from dopt.quant.solution import finish
 
 
@@ -121,10 +122,10 @@ def solve_outlier(problem: QuantProblem, opts: OutlierOptions, ctx: SolveContext
         raise MethodError(f"quant.quantease_outlier: {s} outliers are fewer than one whole column of {q}")
     info: dict[str, Any] = {"outliers": s}
     # the first outliers and the grid of the other entries
+    factor = None
     if opts.selection == "saliency":
-        damping = problem.damping if opts.damping is None else opts.damping
-        precision = inverse_factor(Sigma, damping, order=act_order(Sigma)).precision
-        score = W * np.sqrt(precision)[None, :]
+        factor = start_factor(problem, dataclasses.replace(opts, init="gptq_act"))
+        score = W * np.sqrt(factor.precision)[None, :]
     else:
         score = W
     rows, cols = select(score, s, opts.structure)
@@ -132,7 +133,8 @@ def solve_outlier(problem: QuantProblem, opts: OutlierOptions, ctx: SolveContext
     keep[rows, cols] = True
     base = make_grid(W, problem.bits, sym=problem.sym, group_size=problem.group_size, clip=problem.clip, exclude=keep)
     # start: Ŵ on the grid off the outliers (0 on them), H the kept values
-    Q, grid, G, start_info = start(problem, W, opts, base_grid=base, keep=keep, exclude=keep)
+    reuse = factor if opts.init == "gptq_act" else None
+    Q, grid, G, start_info = start(problem, W, opts, base_grid=base, keep=keep, exclude=keep, factor=reuse)
     info.update(start_info)
     # GPTQ keeps the outliers at their error-compensated values; the other starts at W's
     H = np.where(keep, Q if opts.init.startswith("gptq") else W, 0.0)

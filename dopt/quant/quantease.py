@@ -47,7 +47,7 @@ class QuantEaseOptions:
         "gptq_act", "start: GPTQ with act-order, GPTQ, round to nearest, or W itself (the paper's)"
     )
     max_passes: int = option(12, "passes of coordinate descent at most")
-    tol: float = option(1e-3, "stop when a pass lowers the objective by less than this fraction")
+    tol: float = option(2e-3, "stop when a pass lowers the objective by less than this fraction")
     order: Literal["act", "natural"] = option("act", "column order of the passes: decreasing Σ_jj, or as given")
     refine_grid: bool = option(True, "data-aware clipping search at the start, exact scale/zero line search per pass")
     relaxed_passes: bool = option(
@@ -124,15 +124,19 @@ def start(
     keep: np.ndarray | None = None,
     exclude: np.ndarray | None = None,
     backend: Backend = NUMBA,
+    factor: Factor | None = None,
 ) -> tuple[np.ndarray, Grid, np.ndarray | None, dict[str, Any]]:
-    """The starting Ŵ, its grid and (when known) G = (target − Ŵ)Σ for ``opts.init``."""
+    """The starting Ŵ, its grid and (when known) G = (target − Ŵ)Σ for ``opts.init``.
+
+    ``factor``: GPTQ's inverse Cholesky factor for the start, when already computed.
+    """
     info: dict[str, Any] = {}
     Sigma = problem.Sigma
-    factor = None
-    if opts.init.startswith("gptq"):
-        damping = problem.damping if opts.damping is None else opts.damping
-        order = act_order(Sigma) if opts.init == "gptq_act" else None
-        factor = inverse_factor(Sigma, damping, order=order)
+    if not opts.init.startswith("gptq"):
+        factor = None
+    elif factor is None:
+        factor = start_factor(problem, opts)
+    if factor is not None:
         info["damping"] = factor.damping
     grids = [base_grid]
     if opts.refine_grid:
@@ -146,6 +150,13 @@ def start(
     if opts.init == "w":
         return target.copy(), grids[0], np.zeros_like(target), info
     return grids[0].quantize(target), grids[0].copy(), None, info
+
+
+def start_factor(problem: QuantProblem, opts: QuantEaseOptions) -> Factor:
+    """GPTQ's inverse Cholesky factor for a GPTQ start (in act-order for ``gptq_act``)."""
+    damping = problem.damping if opts.damping is None else opts.damping
+    order = act_order(problem.Sigma) if opts.init == "gptq_act" else None
+    return inverse_factor(problem.Sigma, damping, order=order)
 
 
 def descend(
