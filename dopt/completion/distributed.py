@@ -16,6 +16,7 @@ import numpy as np
 
 from dopt.completion import kernels
 from dopt.completion.altmin import MakeSolver, RowSolver
+from dopt.core.batch import ONE_THREAD
 from dopt.core.errors import MethodError
 
 
@@ -31,7 +32,7 @@ def dask_client(workers: int, scheduler: str | None) -> Iterator[Any]:
             yield client
         return
     with (
-        LocalCluster(n_workers=workers, threads_per_worker=1, dashboard_address=None) as cluster,
+        LocalCluster(n_workers=workers, threads_per_worker=1, dashboard_address=None, env=ONE_THREAD) as cluster,
         Client(cluster) as client,
     ):
         yield client

@@ -22,6 +22,9 @@ from dopt.core.errors import DoptError, MethodError
 from dopt.core.problem import Problem
 from dopt.core.result import Result
 
+# a worker process is one core: its Numba and BLAS threads would otherwise fight the other workers for it
+ONE_THREAD = {name: "1" for name in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
+
 
 @dataclass(frozen=True)
 class Failure:
@@ -113,7 +116,9 @@ def _solve_on_dask(
     elif scheduler is not None:
         client = Client(scheduler)
     else:
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
+        cluster = LocalCluster(
+            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None, env=ONE_THREAD
+        )
         client = Client(cluster)
     try:
         futures, batch = {}, uuid.uuid4().hex[:8]
