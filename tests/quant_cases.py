@@ -94,15 +94,12 @@ def row_grid_points(grid: Grid, row: int, cols: np.ndarray) -> list[np.ndarray]:
 def brute_force_row(problem: QuantProblem, grid: Grid, row: int) -> tuple[float, np.ndarray]:
     """The least (w − x)ᵀΣ(w − x) over every assignment of ``row`` to its grid (tiny p only)."""
     p = problem.shape[1]
-    w = problem.W[row]
     points = row_grid_points(grid, row, np.arange(p))
-    best, arg = np.inf, None
-    for combo in itertools.product(*points):
-        d = w - np.asarray(combo)
-        value = float(d @ problem.Sigma @ d)
-        if value < best:
-            best, arg = value, np.asarray(combo)
-    return best, arg
+    combos = np.array(list(itertools.product(*points)))
+    D = problem.W[row] - combos
+    values = np.einsum("ij,jk,ik->i", D, problem.Sigma, D)
+    best = int(np.argmin(values))
+    return float(values[best]), combos[best]
 
 
 def coordinate_minimum(problem: QuantProblem, grid: Grid, x: np.ndarray, tol: float = 1e-9) -> bool:

@@ -133,3 +133,40 @@ def test_numpy_encoder_matches_sentence_transformers() -> None:
     ours = encoder.embed(batches(tok, texts))
     theirs = SentenceTransformer(str(model_dir()), device="cpu").encode(texts)
     np.testing.assert_allclose(ours, theirs, atol=1e-5)
+
+
+def test_torch_hooks_give_the_numpy_grams() -> None:
+    torch = pytest.importorskip("torch")
+    from dopt.quant.torch_inputs import linear_grams, load_into
+
+    class Tiny(torch.nn.Module):  # one BERT FFN: two linear layers and a GELU, as in the encoder
+        def __init__(self) -> None:
+            super().__init__()
+            self.up = torch.nn.Linear(CONFIG.hidden_size, CONFIG.intermediate_size)
+            self.down = torch.nn.Linear(CONFIG.intermediate_size, CONFIG.hidden_size)
+
+        def forward(self, x):
+            return self.down(torch.nn.functional.gelu(self.up(x)))
+
+    model = Tiny().double()
+    rng = np.random.default_rng(5)
+    xs = [rng.normal(size=(3, 7, CONFIG.hidden_size)) for _ in range(4)]
+    masks = [rng.random((3, 7)) < 0.7 for _ in range(4)]
+    grams = linear_grams(
+        model,
+        list(zip(xs, masks, strict=True)),
+        run=lambda m, b: m(torch.as_tensor(b[0])),
+        token_mask=lambda b: torch.as_tensor(b[1]),
+    )
+    X = np.concatenate([x[m] for x, m in zip(xs, masks, strict=True)])
+    np.testing.assert_allclose(grams["up"][1], X.T @ X, rtol=1e-12)
+    W_up = model.up.weight.detach().numpy()
+    np.testing.assert_array_equal(grams["up"][0], W_up)
+    with torch.no_grad():
+        hidden = torch.nn.functional.gelu(torch.as_tensor(X) @ model.up.weight.T + model.up.bias).numpy()
+    np.testing.assert_allclose(grams["down"][1], hidden.T @ hidden, rtol=1e-10)
+    quantized = quantize_layers(
+        [(n, W, {"Sigma": S}) for n, (W, S) in grams.items()], "quant.gptq", bits=4, progress=False
+    )
+    load_into(model, quantized)
+    np.testing.assert_allclose(model.up.weight.detach().numpy(), quantized.weights["up.weight"], rtol=1e-7)
