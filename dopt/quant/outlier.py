@@ -134,7 +134,7 @@ def solve_outlier(problem: QuantProblem, opts: OutlierOptions, ctx: SolveContext
     base = make_grid(W, problem.bits, sym=problem.sym, group_size=problem.group_size, clip=problem.clip, exclude=keep)
     # start: Ŵ on the grid off the outliers (0 on them), H the kept values
     reuse = factor if opts.init == "gptq_act" else None
-    Q, grid, G, start_info = start(problem, W, opts, base_grid=base, keep=keep, exclude=keep, factor=reuse)
+    Q, grid, G, start_info = start(problem, W, opts, base_grid=base, keep=keep, factor=reuse)
     info.update(start_info)
     # GPTQ keeps the outliers at their error-compensated values; the other starts at W's
     H = np.where(keep, Q if opts.init.startswith("gptq") else W, 0.0)

@@ -122,13 +122,14 @@ def start(
     *,
     base_grid: Grid,
     keep: np.ndarray | None = None,
-    exclude: np.ndarray | None = None,
     backend: Backend = NUMBA,
     factor: Factor | None = None,
 ) -> tuple[np.ndarray, Grid, np.ndarray | None, dict[str, Any]]:
     """The starting Ŵ, its grid and (when known) G = (target − Ŵ)Σ for ``opts.init``.
 
-    ``factor``: GPTQ's inverse Cholesky factor for the start, when already computed.
+    ``keep`` (bool q × p) marks entries kept in full precision: left out of the
+    grids' ranges and never rounded by GPTQ. ``factor``: GPTQ's inverse
+    Cholesky factor for the start, when already computed.
     """
     info: dict[str, Any] = {}
     Sigma = problem.Sigma
@@ -141,7 +142,7 @@ def start(
     grids = [base_grid]
     if opts.refine_grid:
         weights = factor.precision if factor is not None else np.diag(Sigma)
-        grids.insert(0, refined_grid(problem, target, weights, exclude))
+        grids.insert(0, refined_grid(problem, target, weights, keep))
         if not opts.guard:
             grids.pop()
     if factor is not None:
