@@ -152,13 +152,17 @@ class QuantProblem(Problem):
         """‖(W − x)X‖²_F / ‖W X‖²_F."""
         return self.objective(x) / self.reference if self.reference > 0 else float(self.objective(x))
 
+    @functools.cached_property
+    def heldout_reference(self) -> float | None:
+        """‖W X_heldout‖²_F (None without held-out inputs)."""
+        return None if self.Sigma_heldout is None else _quadratic(self.W, self.Sigma_heldout)
+
     def heldout_relative_error(self, x: Any) -> float | None:
         """The relative error on the held-out inputs (None without them)."""
         if self.Sigma_heldout is None:
             return None
-        D = self.W - self._candidate(x)
-        base = _quadratic(self.W, self.Sigma_heldout)
-        err = _quadratic(D, self.Sigma_heldout)
+        err = _quadratic(self.W - self._candidate(x), self.Sigma_heldout)
+        base = self.heldout_reference
         return err / base if base > 0 else err
 
     def _candidate(self, x: Any) -> np.ndarray:
