@@ -20,7 +20,7 @@ import scipy.sparse as sp
 from scipy.special import log_expit, logsumexp
 
 from dopt.core.errors import FormatError, ProblemError
-from dopt.core.problem import Problem, float_array, float_vector, require_finite
+from dopt.core.problem import Problem, check_keys, float_array, float_vector, require_finite
 from dopt.core.registry import register_kind
 
 LOSSES = ("least_squares", "logistic", "multinomial", "label_propagation")
@@ -196,12 +196,8 @@ class BCDProblem(Problem):
     # ----- files -----
     @classmethod
     def from_data(cls, params: dict[str, Any], data: dict[str, Any], **info: Any) -> BCDProblem:
-        unknown = set(params) - PARAM_KEYS
-        if unknown:
-            raise FormatError(f"params: unknown entries {sorted(unknown)}; bcd reads {sorted(PARAM_KEYS)}")
-        unknown = set(data) - DATA_KEYS
-        if unknown:
-            raise FormatError(f"data: unknown entries {sorted(unknown)}; bcd reads {sorted(DATA_KEYS)}")
+        check_keys("params", params, PARAM_KEYS, "bcd")
+        check_keys("data", data, DATA_KEYS, "bcd")
         loss = params.get("loss", "least_squares")
         if not isinstance(loss, str):
             raise FormatError(f"params: loss must be a string, got {loss!r}")

@@ -24,7 +24,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from dopt.core.errors import FormatError, ProblemError
-from dopt.core.problem import Problem, float_array
+from dopt.core.problem import Problem, check_keys, float_array
 from dopt.core.registry import register_kind
 
 DATA_KEYS = {"ratings", "M", "rows", "cols", "values", "validation"}
@@ -207,12 +207,10 @@ class CompletionProblem(Problem):
         """
         data = dict(data)
         params = {**{key: _scalar(data.pop(key), key) for key in PARAM_KEYS & set(data)}, **params}
-        unknown = set(params) - PARAM_KEYS
+        unknown = set(params) - PARAM_KEYS  # worded as before: params may also come from the data table
         if unknown:
             raise FormatError(f"params: unknown {sorted(unknown)}; completion reads {sorted(PARAM_KEYS)}")
-        unknown = set(data) - DATA_KEYS
-        if unknown:
-            raise FormatError(f"data: unknown entries {sorted(unknown)}; completion reads {sorted(DATA_KEYS)}")
+        check_keys("data", data, DATA_KEYS, "completion")
         base = params.get("index_base", 0)
         if base not in (0, 1) or isinstance(base, bool):
             raise FormatError(f"params: index_base must be 0 or 1, got {base!r}")

@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 import numpy as np
 import scipy.sparse as sp
 
-from dopt.core.errors import ProblemError
+from dopt.core.errors import FormatError, ProblemError
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -80,3 +80,10 @@ def require_finite(array: Any, field: str, *, allow_inf: bool = False) -> None:
     if bad.any():
         what = "NaN" if allow_inf else "NaN or infinite values"
         raise ProblemError(f"{field}: contains {what}")
+
+
+def check_keys(table: str, given: Any, allowed: Any, kind: str) -> None:
+    """FormatError naming the entries of a manifest table (``params`` or ``data``) that ``kind`` does not read."""
+    unknown = set(given) - set(allowed)
+    if unknown:
+        raise FormatError(f"{table}: unknown entries {sorted(unknown)}; {kind} reads {sorted(allowed)}")

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from dopt.core.errors import FormatError, ProblemError
-from dopt.core.problem import Problem, float_array, require_finite
+from dopt.core.problem import Problem, check_keys, float_array, require_finite
 from dopt.core.registry import register_kind
 from dopt.dag import graph
 
@@ -168,12 +168,8 @@ class DAGProblem(Problem):
 
     @classmethod
     def from_data(cls, params: dict[str, Any], data: dict[str, Any], **info: Any) -> DAGProblem:
-        unknown = set(params) - PARAM_KEYS
-        if unknown:
-            raise FormatError(f"params: unknown entries {sorted(unknown)}; dag reads {sorted(PARAM_KEYS)}")
-        unknown = set(data) - DATA_KEYS
-        if unknown:
-            raise FormatError(f"data: unknown entries {sorted(unknown)}; dag reads {sorted(DATA_KEYS)}")
+        check_keys("params", params, PARAM_KEYS, "dag")
+        check_keys("data", data, DATA_KEYS, "dag")
         if "X" not in data:
             raise FormatError("data: missing 'X'")
         X = data["X"]

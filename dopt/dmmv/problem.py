@@ -13,7 +13,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from dopt.core.errors import FormatError, ProblemError
-from dopt.core.problem import Problem, float_array, float_vector, require_finite
+from dopt.core.problem import Problem, check_keys, float_array, float_vector, require_finite
 from dopt.core.registry import register_kind
 
 DATA_KEYS = {"A", "lower", "upper", "b", "values", "weights"}
@@ -115,9 +115,7 @@ class DMMVProblem(Problem):
     def from_data(cls, params: dict[str, Any], data: dict[str, Any], **info: Any) -> DMMVProblem:
         if params:
             raise FormatError(f"params: dmmv takes no parameters, got {sorted(params)}")
-        unknown = set(data) - DATA_KEYS
-        if unknown:
-            raise FormatError(f"data: unknown entries {sorted(unknown)}; dmmv reads {sorted(DATA_KEYS)}")
+        check_keys("data", data, DATA_KEYS, "dmmv")
         for key in ("A", "values"):
             if key not in data:
                 raise FormatError(f"data: missing '{key}'")

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from dopt.core.errors import FormatError, ProblemError
-from dopt.core.problem import Problem, float_array, require_finite
+from dopt.core.problem import Problem, check_keys, float_array, require_finite
 from dopt.core.registry import register_kind
 from dopt.quant.grid import Grid, group_index, make_grid
 
@@ -197,12 +197,8 @@ class QuantProblem(Problem):
     # ----------------------------------------------------------------- files
     @classmethod
     def from_data(cls, params: dict[str, Any], data: dict[str, Any], **info: Any) -> QuantProblem:
-        unknown = set(params) - PARAM_KEYS
-        if unknown:
-            raise FormatError(f"params: unknown entries {sorted(unknown)}; quant reads {sorted(PARAM_KEYS)}")
-        unknown = set(data) - DATA_KEYS
-        if unknown:
-            raise FormatError(f"data: unknown entries {sorted(unknown)}; quant reads {sorted(DATA_KEYS)}")
+        check_keys("params", params, PARAM_KEYS, "quant")
+        check_keys("data", data, DATA_KEYS, "quant")
         if "W" not in data:
             raise FormatError("data: missing 'W'")
         arrays = {key: _dense(value, key) for key, value in data.items()}
