@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
+import textwrap
 import threading
 import time
 from pathlib import Path
@@ -103,3 +106,45 @@ def test_dask_cluster_matches_in_process_and_survives_a_killed_worker(tmp_path: 
     for problem, result in zip(slow, results, strict=True):
         assert result.objective == pytest.approx(problem.objective(result.x))
         assert (tmp_path / f"{problem.name}.json").exists()
+
+
+PARENT_SCRIPT = r"""
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+import dopt  # imports Numba in every spawned worker too (they re-run this file), before the Nanny's env is set
+from dopt.dmmv import DMMVProblem
+
+OUT = Path(sys.argv[1])
+
+
+def record(progress):
+    import numba
+
+    with open(OUT / f"{os.getpid()}.txt", "a") as file:
+        file.write(f"{numba.get_num_threads()}\n")
+
+
+if __name__ == "__main__":
+    problems = [DMMVProblem(np.eye(2) * (i + 1), [0.0, 1.0], b=np.ones(2), name=f"p{i}") for i in range(4)]
+    results = dopt.solve_many(problems, "dmmv.round", workers=2, callback=record)
+    print(sorted(type(r).__name__ for r in results))
+"""
+
+
+def test_cluster_solves_run_one_thread_when_the_parent_is_a_script(tmp_path: Path) -> None:
+    """A script parent (Numba imported before the workers' env applies) must not give each worker all cores."""
+    script = tmp_path / "parent.py"
+    script.write_text(textwrap.dedent(PARENT_SCRIPT))
+    out = tmp_path / "threads"
+    out.mkdir()
+    env = {**os.environ, "NUMBA_NUM_THREADS": "2"}  # what an unset variable means on a 2-core machine
+    run = subprocess.run([sys.executable, str(script), str(out)], env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "['Result', 'Result', 'Result', 'Result']" in run.stdout
+    counts = [int(line) for path in out.glob("*.txt") for line in path.read_text().split()]
+    assert len(counts) >= 4
+    assert set(counts) == {1}, counts

@@ -7,13 +7,23 @@ raises an unexpected error; a problem that cannot be solved (a bad file, a
 bad option) becomes a :class:`Failure` entry instead of stopping the batch.
 With ``out_dir`` each result is written the moment it arrives, so a crash of
 the caller loses nothing already solved.
+
+A local cluster's worker is one core, so each of its solves runs one Numba and
+one BLAS thread. The Nanny's ``env`` alone cannot promise that: a spawned worker
+first re-imports the parent's ``__main__`` file, and when that script imports
+dopt, Numba sizes its thread pool from the core count before ``env`` is applied.
+Two workers then run two OpenMP threads each on two cores, and the local search's
+short parallel loops wait on descheduled threads (20 files took 10x longer than
+one by one). So the limit is also set inside the task, where import order cannot
+undo it (:func:`thread_limit`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +33,7 @@ from dopt.core.problem import Problem
 from dopt.core.result import Result
 
 # a worker process is one core: its Numba and BLAS threads would otherwise fight the other workers for it
+# (applied when the worker starts, which is too late if the parent script imported Numba: see thread_limit)
 ONE_THREAD = {name: "1" for name in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
 
 
@@ -71,14 +82,39 @@ def solve_many(
     return results
 
 
-def solve_task(item: Problem | str | Path, name: str, method: str | None, kwargs: dict[str, Any]) -> Result | Failure:
-    """One solve; a problem dopt rejects becomes a Failure (retrying it would not help)."""
+def solve_task(
+    item: Problem | str | Path, name: str, method: str | None, kwargs: dict[str, Any], threads: int | None = None
+) -> Result | Failure:
+    """One solve (on at most ``threads`` Numba/BLAS threads); a problem dopt rejects becomes a Failure."""
     from dopt.core.solve import solve
 
     try:
-        return solve(item, method, **kwargs)
-    except DoptError as exc:
+        with thread_limit(threads):
+            return solve(item, method, **kwargs)
+    except DoptError as exc:  # retrying it would not help
         return Failure(name, str(exc))
+
+
+@contextlib.contextmanager
+def thread_limit(threads: int | None) -> Iterator[None]:
+    """Run this thread's Numba parallel loops and BLAS/OpenMP calls on at most ``threads`` threads (None: as they are).
+
+    Numba's limit is per calling thread and works whenever Numba was imported, unlike
+    ``NUMBA_NUM_THREADS``, which only counts if it is set before the import.
+    """
+    if threads is None:
+        yield
+        return
+    import numba
+    from threadpoolctl import threadpool_limits
+
+    previous = numba.get_num_threads()
+    numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
+    try:
+        with threadpool_limits(limits=threads):
+            yield
+    finally:
+        numba.set_num_threads(previous)
 
 
 def _solve_here(
@@ -110,7 +146,7 @@ def _solve_on_dask(
         from distributed import Client, LocalCluster, as_completed
     except ImportError:
         raise MethodError("parallel solving needs Dask: pip install 'dopt[batch]'") from None
-    cluster = None
+    cluster, threads = None, None  # a cluster we were given keeps its own thread settings
     if isinstance(scheduler, Client):
         client = scheduler
     elif scheduler is not None:
@@ -119,12 +155,13 @@ def _solve_on_dask(
         cluster = LocalCluster(
             n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None, env=ONE_THREAD
         )
-        client = Client(cluster)
+        client, threads = Client(cluster), 1
     try:
         futures, batch = {}, uuid.uuid4().hex[:8]
         for i, (item, name) in enumerate(zip(items, names, strict=True)):
             key = f"dopt-{batch}-{i}-{name}"
-            futures[client.submit(solve_task, item, name, method, kwargs, key=key, retries=retries, pure=False)] = i
+            task = client.submit(solve_task, item, name, method, kwargs, threads, key=key, retries=retries, pure=False)
+            futures[task] = i
         results: list[Result | Failure | None] = [None] * len(items)
         for future in as_completed(futures):
             i = futures[future]
