@@ -27,6 +27,13 @@ def ridge_rows(ptr, idx, y, W, lam) -> np.ndarray:
     return out
 
 
+def row_sse(ptr, idx, y, W, X) -> np.ndarray:
+    """Each row's squared error sum_t (y_t - W[idx_t] . X[r])^2, by a loop over rows."""
+    return np.array(
+        [np.sum((y[ptr[r] : ptr[r + 1]] - W[idx[ptr[r] : ptr[r + 1]]] @ X[r]) ** 2) for r in range(ptr.size - 1)]
+    )
+
+
 def dense_problem(
     m: int = 30, n: int = 20, rank: int = 3, seed: int = 2, **kwargs
 ) -> tuple[CompletionProblem, np.ndarray]:

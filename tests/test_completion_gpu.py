@@ -40,9 +40,11 @@ def test_batched_cg_matches_the_numba_kernel(jacobi):
     X0 = np.random.default_rng(0).normal(size=(ptr.size - 1, W.shape[1]))
     X0[:3] = 0.0  # the empty rows
     want = X0.copy()
-    kernels.cg_rows(ptr, idx, y, W, lam, want, 3, jacobi)
-    got = BatchedRows(ptr, idx, np, sp).cg(y, W, lam, X0.copy(), 3, jacobi)
+    want_sse = kernels.cg_rows(ptr, idx, y, W, lam, want, 3, jacobi)
+    rows = BatchedRows(ptr, idx, np, sp)
+    got = rows.cg(y, W, lam, X0.copy(), 3, jacobi)
     np.testing.assert_allclose(got, want, rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(rows.sse(y, W, got), want_sse, rtol=1e-8, atol=1e-12)
 
 
 SCRIPT = """

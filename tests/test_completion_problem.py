@@ -69,6 +69,23 @@ def test_entries_are_stored_row_major_with_csr_and_csc_views():
     np.testing.assert_array_equal(p.col_counts, [2, 1, 2, 1])
 
 
+def test_csc_view_of_a_larger_random_pattern_matches_scipy():
+    rng = np.random.default_rng(3)
+    flat = rng.choice(300 * 200, size=5000, replace=False)
+    rows, cols = np.divmod(flat, 200)
+    cols[cols == 7] = 8  # one empty column (duplicates dropped below)
+    flat = np.unique(rows * 200 + cols)
+    p = CompletionProblem(flat // 200, flat % 200, rng.normal(size=flat.size), shape=(300, 200), rank=2)
+    csc = sp.csc_array(p.matrix())
+    csc.has_sorted_indices = False
+    csc.sort_indices()
+    ptr, order = p.col_order
+    np.testing.assert_array_equal(ptr, csc.indptr)
+    np.testing.assert_array_equal(p.rows[order], csc.indices)
+    np.testing.assert_array_equal(p.values[order], csc.data)
+    assert ptr[8] == ptr[7]
+
+
 def test_shape_defaults_to_largest_index_and_summary_counts_empty_rows():
     p = CompletionProblem(ROWS, COLS, VALUES, rank=1, val_rows=[5], val_cols=[4], val_values=[3.0])
     assert p.shape == (6, 5)

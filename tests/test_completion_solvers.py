@@ -9,7 +9,7 @@ from pathlib import Path
 import numba
 import numpy as np
 import pytest
-from completion_cases import dense_problem, exact_low_rank, ridge_rows
+from completion_cases import dense_problem, exact_low_rank, ridge_rows, row_sse
 
 import dopt
 from dopt import cli
@@ -32,12 +32,14 @@ def random_rows(seed: int, nrows: int = 40, ncols: int = 25, d: int = 6, empty: 
     return ptr, idx, y, W, lam
 
 
-@pytest.mark.parametrize("seed", range(4))
-def test_exact_row_solves_match_lstsq(seed):
-    ptr, idx, y, W, lam = random_rows(seed)
+@pytest.mark.parametrize(("seed", "d"), [(0, 6), (1, 6), (2, 1), (3, 2), (4, 3), (5, 4), (6, 9), (7, 12)])
+def test_exact_row_solves_match_lstsq(seed, d):
+    """Every rank (odd and even, below and above the Gram kernel's 2 x 4 blocks) against lstsq."""
+    ptr, idx, y, W, lam = random_rows(seed, d=d)
     X = np.full((ptr.size - 1, W.shape[1]), np.nan)
-    kernels.exact_rows(ptr, idx, y, W, lam, X)
+    sse = kernels.exact_rows(ptr, idx, y, W, lam, X)
     np.testing.assert_allclose(X, ridge_rows(ptr, idx, y, W, lam), rtol=1e-9, atol=1e-11)
+    np.testing.assert_allclose(sse, row_sse(ptr, idx, y, W, X), rtol=1e-10, atol=1e-14)
 
 
 @pytest.mark.parametrize("jacobi", [True, False])
@@ -49,7 +51,8 @@ def test_cg_row_solves_converge_to_lstsq_and_first_step_descends(jacobi):
     np.testing.assert_allclose(X, exact, rtol=1e-7, atol=1e-9)
     # one step from zero: strictly closer to the ridge optimum (in the objective) on every non-empty row
     one = np.zeros_like(exact)
-    kernels.cg_rows(ptr, idx, y, W, lam, one, 1, jacobi)
+    sse = kernels.cg_rows(ptr, idx, y, W, lam, one, 1, jacobi)
+    np.testing.assert_allclose(sse, row_sse(ptr, idx, y, W, one), rtol=1e-10, atol=1e-14)  # the carried residuals
     for r in range(ptr.size - 1):
         if ptr[r + 1] > ptr[r]:
             A, b = W[idx[ptr[r] : ptr[r + 1]]], y[ptr[r] : ptr[r + 1]]
@@ -64,9 +67,11 @@ def test_parallel_and_serial_kernels_agree():
     ptr, idx, y, W, lam = random_rows(7, nrows=300, ncols=200, d=5)
     for pair, extra in ((kernels._EXACT, ()), (kernels._CG, (3, True))):
         out = [np.zeros((300, 5)), np.zeros((300, 5))]
-        for fn, X in zip(pair, out, strict=True):
-            fn(ptr, idx, y, W, lam, X, *extra)
+        sse = [np.zeros(300), np.zeros(300)]
+        for fn, X, s in zip(pair, out, sse, strict=True):
+            fn(ptr, idx, y, W, lam, X, *extra, s)
         np.testing.assert_allclose(out[0], out[1], rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(sse[0], sse[1], rtol=1e-12, atol=1e-14)
     assert numba.threading_layer()  # the parallel variants really ran in parallel (not a cached serial twin)
 
 

@@ -72,7 +72,7 @@ def solve_als(problem: CompletionProblem, opts: ALSOptions, ctx: SolveContext) -
 def _cpu_exact(ptr: np.ndarray, idx: np.ndarray) -> RowSolver:
     """The Numba exact row update over one side of Omega."""
 
-    def solve(y: np.ndarray, W: np.ndarray, lam: np.ndarray, X: np.ndarray) -> None:
-        kernels.exact_rows(ptr, idx, y, W, lam, X)
+    def solve(y: np.ndarray, W: np.ndarray, lam: np.ndarray, X: np.ndarray) -> np.ndarray:
+        return kernels.exact_rows(ptr, idx, y, W, lam, X)
 
     return solve

@@ -22,8 +22,9 @@ from dopt.completion.problem import CompletionProblem
 from dopt.core.context import SolveContext
 from dopt.core.result import Result
 
-# make_solver(ptr, idx) -> solve(y, W, lam, X): updates X in place, every row of one side of Omega
-RowSolver = Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], None]
+# make_solver(ptr, idx) -> solve(y, W, lam, X): updates X in place, every row of one side of Omega, and
+# returns each row's squared error sum_t (y_t - W[idx_t] . X[r])^2 at the new X
+RowSolver = Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 MakeSolver = Callable[[np.ndarray, np.ndarray], RowSolver]
 
 
@@ -32,11 +33,9 @@ class Omega:
 
     def __init__(self, problem: CompletionProblem) -> None:
         self.row_ptr = problem.row_ptr
-        self.col_ptr, self.order = problem.col_order
         self.cols_by_row = problem.cols
-        self.rows_by_col = np.ascontiguousarray(problem.rows[self.order])
         self.values = problem.values
-        self.values_by_col = np.ascontiguousarray(problem.values[self.order])
+        self.col_ptr, _, self.rows_by_col, self.values_by_col = problem.column_major
 
 
 def run_altmin(
@@ -79,9 +78,9 @@ def run_altmin(
         y = omega.values_by_col - model.mu - model.row_bias[omega.rows_by_col] if biased else omega.values_by_col
         Wm = W[: problem.shape[0]]
         Wm[:, :k] = model.U
-        solve_cols(y, Wm, lam_cols, X_cols)
+        sse = solve_cols(y, Wm, lam_cols, X_cols)  # the column residuals are the model's training errors
         model.V, model.col_bias = _split(X_cols, k, biased, model.col_bias)
-        log.record(model)
+        log.record(model, float(sse.sum()))
         if log.converged:
             status = "converged"
             break
@@ -103,29 +102,29 @@ class SweepLog:
         self.sweeps = 0
         self.converged = False
 
-    def record(self, model: Model) -> np.ndarray:
-        """Score the model after a sweep, report it, and return its training residuals."""
-        err = self.scorer.training_error(model)
-        objective = self.scorer.objective(model, err)
+    def record(self, model: Model, sse: float) -> None:
+        """Score the model after a sweep from its training squared error ``sse``, and report it."""
+        objective = self.scorer.objective(model, sse)
         previous = self.history[-1][1] if self.history else math.inf
         self.sweeps += 1
         self.ctx.report(self.sweeps, objective)
-        train = float(np.sqrt(np.mean(err * err)))
+        train = math.sqrt(sse / self.scorer.problem.nnz)
         self.history.append((self.ctx.elapsed(), objective, train, self.scorer.validation_rmse(model)))
         self.converged = objective <= self.floor or (
             math.isfinite(previous) and abs(previous - objective) <= self.tol * previous
         )
-        return err
 
     def result(self, model: Model, method: str, status: str) -> Result:
-        """The Result: x = the model dict, objective, per-sweep (time, objective, train RMSE, validation RMSE)."""
+        """The Result: x = the model dict, objective, per-sweep (time, objective, train RMSE, validation RMSE).
+
+        The final objective and training RMSE are recomputed from the model's predictions (the per-sweep
+        ones come from the solvers' residuals and agree to rounding).
+        """
         problem = self.scorer.problem
-        if self.history:
-            objective, train, val = self.history[-1][1:]
-        else:  # stopped before the first sweep
-            err = self.scorer.training_error(model)
-            objective = self.scorer.objective(model, err)
-            train, val = float(np.sqrt(np.mean(err * err))), self.scorer.validation_rmse(model)
+        err = self.scorer.training_error(model)
+        objective = self.scorer.objective(model, float(err @ err))
+        train = float(np.sqrt(np.mean(err * err)))
+        val = self.history[-1][3] if self.history else self.scorer.validation_rmse(model)
         extras: dict[str, Any] = {
             "train_rmse": train,
             "val_rmse": val,

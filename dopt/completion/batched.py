@@ -11,12 +11,12 @@ NumPy as the namespace.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
 import numpy as np
 
+from dopt.completion.altmin import MakeSolver, RowSolver
 from dopt.core.device import cuda_simulator_enabled, real_gpu_available
 from dopt.core.errors import MethodError
 
@@ -113,28 +113,33 @@ class BatchedRows:
             rz = rz_new
         return X * (1.0 - self.empty)[:, None]
 
+    def sse(self, y: Any, W: Any, X: Any) -> Any:
+        """Each row's squared error sum_t (y_t - W[idx_t] . X[r])^2."""
+        xp = self.xp
+        e = y - xp.sum(W[self.idx] * X[self.row_of], axis=1)
+        return self.S @ (e * e)
 
-def device_solver(
-    update: str, steps: int = 3, jacobi: bool = True
-) -> Callable[[np.ndarray, np.ndarray], Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], None]]:
+
+def device_solver(update: str, steps: int = 3, jacobi: bool = True) -> MakeSolver:
     """A ``make_solver(ptr, idx)`` for ``run_altmin`` whose row updates run on the GPU namespace.
 
     Omega's index views move to the device once; each half-sweep sends the targets and the fixed
-    factor, and brings the updated factor back into the host array X.
+    factor, and brings the updated factor (into the host array X) and the rows' squared errors back.
     """
     xp, sparse = array_namespace()
     to_host = getattr(xp, "asnumpy", np.asarray)
 
-    def make(ptr: np.ndarray, idx: np.ndarray) -> Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], None]:
+    def make(ptr: np.ndarray, idx: np.ndarray) -> RowSolver:
         rows = BatchedRows(ptr, idx, xp, sparse)
 
-        def solve(y: np.ndarray, W: np.ndarray, lam: np.ndarray, X: np.ndarray) -> None:
+        def solve(y: np.ndarray, W: np.ndarray, lam: np.ndarray, X: np.ndarray) -> np.ndarray:
             y_d, W_d, lam_d = xp.asarray(y), xp.asarray(W), xp.asarray(lam)
             if update == "exact":
                 out = rows.exact(y_d, W_d, lam_d)
             else:
                 out = rows.cg(y_d, W_d, lam_d, xp.asarray(X), steps, jacobi)
             X[:] = to_host(out)
+            return to_host(rows.sse(y_d, W_d, out))
 
         return solve
 

@@ -46,14 +46,16 @@ def blocked_exact(client: Any, blocks: int) -> MakeSolver:
         spans = [(int(a), int(b)) for a, b in itertools.pairwise(bounds) if b > a]
         views = client.scatter([(ptr[a : b + 1] - ptr[a], idx[ptr[a] : ptr[b]]) for a, b in spans])
 
-        def solve(y: np.ndarray, W: np.ndarray, lam: np.ndarray, X: np.ndarray) -> None:
+        def solve(y: np.ndarray, W: np.ndarray, lam: np.ndarray, X: np.ndarray) -> np.ndarray:
             fixed = client.scatter(W, broadcast=True)
             futures = [
                 client.submit(_solve_block, view, y[ptr[a] : ptr[b]], fixed, lam[a:b], X[a:b], pure=False)
                 for (a, b), view in zip(spans, views, strict=True)
             ]
+            sse = np.zeros(ptr.size - 1)
             for (a, b), future in zip(spans, futures, strict=True):
-                X[a:b] = future.result()
+                X[a:b], sse[a:b] = future.result()
+            return sse
 
         return solve
 
@@ -62,9 +64,8 @@ def blocked_exact(client: Any, blocks: int) -> MakeSolver:
 
 def _solve_block(
     view: tuple[np.ndarray, np.ndarray], y: np.ndarray, W: np.ndarray, lam: np.ndarray, X: np.ndarray
-) -> np.ndarray:
-    """The exact ridge solutions of one block of rows (runs on a worker)."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """The exact ridge solutions of one block of rows and their squared errors (runs on a worker)."""
     ptr, idx = view
     out = np.array(X, copy=True)
-    kernels.exact_rows(ptr, idx, y, W, lam, out)
-    return out
+    return out, kernels.exact_rows(ptr, idx, y, W, lam, out)

@@ -74,8 +74,8 @@ def _cpu_cg(steps: int, jacobi: bool) -> MakeSolver:
     """The Numba CG row update, as a ``make_solver`` for ``run_altmin``."""
 
     def make(ptr: np.ndarray, idx: np.ndarray) -> RowSolver:
-        def solve(y: np.ndarray, W: np.ndarray, lam: np.ndarray, X: np.ndarray) -> None:
-            kernels.cg_rows(ptr, idx, y, W, lam, X, steps, jacobi)
+        def solve(y: np.ndarray, W: np.ndarray, lam: np.ndarray, X: np.ndarray) -> np.ndarray:
+            return kernels.cg_rows(ptr, idx, y, W, lam, X, steps, jacobi)
 
         return solve
 

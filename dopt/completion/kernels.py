@@ -53,44 +53,138 @@ def _cholesky_solve(G: np.ndarray, b: np.ndarray, L: np.ndarray, out: np.ndarray
 
 
 @njit(cache=True, fastmath=FASTMATH, inline="always")
-def _gather(ptr: np.ndarray, idx: np.ndarray, W: np.ndarray, r: int) -> np.ndarray:
-    """The rows of W that row r observes, transposed (d x count): the Gram entries become contiguous dot products."""
+def _gather(ptr: np.ndarray, idx: np.ndarray, W: np.ndarray, y: np.ndarray, r: int) -> np.ndarray:
+    """Row r's entries of W transposed, its targets y as a last row: (d + 1) x count, Gram entries become dots."""
     start, cnt = ptr[r], ptr[r + 1] - ptr[r]
     d = W.shape[1]
-    AT = np.empty((d, cnt))
+    AT = np.empty((d + 1, cnt))
     for t in range(cnt):
         w = W[idx[start + t]]
         for a in range(d):
             AT[a, t] = w[a]
+        AT[d, t] = y[start + t]
     return AT
 
 
-def _exact_rows(ptr: np.ndarray, idx: np.ndarray, y: np.ndarray, W: np.ndarray, lam: np.ndarray, X: np.ndarray) -> None:
-    """X[r] = exact ridge solution of row r from its k x k normal equations (Cholesky); rows without entries get 0."""
+@njit(cache=True, fastmath=FASTMATH, inline="always")
+def _gram(AT: np.ndarray, G: np.ndarray) -> None:
+    """G[a, c] = AT[a] . AT[c] for c >= a (some c < a too): two rows against four per pass over the entries.
+
+    Eight sums per pass reuse every loaded entry (register blocking); one sum per pass would load two
+    entries per multiply-add and leave the CPU waiting on loads.
+    """
+    D, cnt = AT.shape
+    a = 0
+    while a + 1 < D:
+        x0, x1 = AT[a], AT[a + 1]
+        c = a
+        while c + 3 < D:
+            y0, y1, y2, y3 = AT[c], AT[c + 1], AT[c + 2], AT[c + 3]
+            s00 = s01 = s02 = s03 = s10 = s11 = s12 = s13 = 0.0
+            for t in range(cnt):
+                u0, u1 = x0[t], x1[t]
+                s00 += u0 * y0[t]
+                s01 += u0 * y1[t]
+                s02 += u0 * y2[t]
+                s03 += u0 * y3[t]
+                s10 += u1 * y0[t]
+                s11 += u1 * y1[t]
+                s12 += u1 * y2[t]
+                s13 += u1 * y3[t]
+            G[a, c], G[a, c + 1], G[a, c + 2], G[a, c + 3] = s00, s01, s02, s03
+            G[a + 1, c], G[a + 1, c + 1], G[a + 1, c + 2], G[a + 1, c + 3] = s10, s11, s12, s13
+            c += 4
+        while c < D:
+            y0 = AT[c]
+            s00 = s10 = 0.0
+            for t in range(cnt):
+                s00 += x0[t] * y0[t]
+                s10 += x1[t] * y0[t]
+            G[a, c], G[a + 1, c] = s00, s10
+            c += 1
+        a += 2
+    if a < D:
+        x0 = AT[a]
+        s00 = 0.0
+        for t in range(cnt):
+            s00 += x0[t] * x0[t]
+        G[a, a] = s00
+
+
+@njit(cache=True, fastmath=FASTMATH, inline="always")
+def _combine(AT: np.ndarray, coef: np.ndarray, out: np.ndarray) -> None:
+    """out[t] += sum_a coef[a] AT[a, t] over the first coef.size rows, four rows per pass over the entries."""
+    d, cnt = coef.size, AT.shape[1]
+    a = 0
+    while a + 3 < d:
+        c0, c1, c2, c3 = coef[a], coef[a + 1], coef[a + 2], coef[a + 3]
+        r0, r1, r2, r3 = AT[a], AT[a + 1], AT[a + 2], AT[a + 3]
+        for t in range(cnt):
+            out[t] += c0 * r0[t] + c1 * r1[t] + c2 * r2[t] + c3 * r3[t]
+        a += 4
+    while a < d:
+        c0, r0 = coef[a], AT[a]
+        for t in range(cnt):
+            out[t] += c0 * r0[t]
+        a += 1
+
+
+@njit(cache=True, fastmath=FASTMATH, inline="always")
+def _project(AT: np.ndarray, v: np.ndarray, out: np.ndarray) -> None:
+    """out[a] = AT[a] . v for the first out.size rows, four rows per pass over the entries."""
+    d, cnt = out.size, AT.shape[1]
+    a = 0
+    while a + 3 < d:
+        r0, r1, r2, r3 = AT[a], AT[a + 1], AT[a + 2], AT[a + 3]
+        s0 = s1 = s2 = s3 = 0.0
+        for t in range(cnt):
+            vt = v[t]
+            s0 += r0[t] * vt
+            s1 += r1[t] * vt
+            s2 += r2[t] * vt
+            s3 += r3[t] * vt
+        out[a], out[a + 1], out[a + 2], out[a + 3] = s0, s1, s2, s3
+        a += 4
+    while a < d:
+        r0 = AT[a]
+        s0 = 0.0
+        for t in range(cnt):
+            s0 += r0[t] * v[t]
+        out[a] = s0
+        a += 1
+
+
+@njit(cache=True, fastmath=FASTMATH, inline="always")
+def _residual_sse(AT: np.ndarray, x: np.ndarray) -> float:
+    """sum_t (AT[d, t] - sum_a x[a] AT[a, t])^2 with d = x.size: the squared error of x on a gathered row."""
+    e = AT[x.size].copy()
+    _combine(AT, -x, e)
+    s = 0.0
+    for t in range(e.size):
+        s += e[t] * e[t]
+    return s
+
+
+def _exact_rows(
+    ptr: np.ndarray, idx: np.ndarray, y: np.ndarray, W: np.ndarray, lam: np.ndarray, X: np.ndarray, sse: np.ndarray
+) -> None:
+    """X[r] = exact ridge solution of row r from its k x k normal equations (Cholesky), sse[r] = its squared error.
+
+    Rows without entries get 0.
+    """
     nrows = ptr.size - 1
     d = W.shape[1]
     for r in prange(nrows):
-        start, cnt = ptr[r], ptr[r + 1] - ptr[r]
-        if cnt == 0:
+        if ptr[r + 1] == ptr[r]:
             X[r, :] = 0.0
+            sse[r] = 0.0
             continue
-        AT = _gather(ptr, idx, W, r)
-        yr = y[start : start + cnt]
-        G = np.empty((d, d))
-        b = np.empty(d)
+        AT = _gather(ptr, idx, W, y, r)
+        G = np.empty((d + 1, d + 1))  # [A y]^T [A y]: the normal equations' matrix, and right-hand side in column d
+        _gram(AT, G)
+        b = G[:d, d].copy()
         trace = 0.0
         for a in range(d):
-            xa = AT[a]
-            s = 0.0
-            for t in range(cnt):
-                s += xa[t] * yr[t]
-            b[a] = s
-            for c in range(a, d):
-                xc = AT[c]
-                s = 0.0
-                for t in range(cnt):
-                    s += xa[t] * xc[t]
-                G[a, c] = s
             G[a, a] += lam[r]
             trace += G[a, a]
         L = np.empty((d, d))
@@ -101,6 +195,7 @@ def _exact_rows(ptr: np.ndarray, idx: np.ndarray, y: np.ndarray, W: np.ndarray, 
                 G[a, a] += jitter
             jitter *= 100.0
         X[r, :] = x
+        sse[r] = _residual_sse(AT, x)  # while the row's entries are still in cache
 
 
 def _cg_rows(
@@ -112,60 +207,55 @@ def _cg_rows(
     X: np.ndarray,
     steps: int,
     jacobi: bool,
+    sse: np.ndarray,
 ) -> None:
     """X[r] <- ``steps`` (preconditioned) conjugate-gradient steps on row r's normal equations, from X[r].
 
-    The k x k matrix is never formed: each step applies A^T A + lam I in one
-    pass over the row's gathered entries, O(|Omega_r| k) per step.
+    The k x k matrix is never formed: each step applies A^T A + lam I as
+    q = A p and A^T q over the row's gathered entries, O(|Omega_r| k) per
+    step. The residuals e = y - A x are carried along (each step moves them by
+    -alpha q), so sse[r] costs O(|Omega_r|).
     """
     nrows = ptr.size - 1
     d = W.shape[1]
     for r in prange(nrows):
-        start, cnt = ptr[r], ptr[r + 1] - ptr[r]
+        cnt = ptr[r + 1] - ptr[r]
         if cnt == 0:
             X[r, :] = 0.0
+            sse[r] = 0.0
             continue
         lr = lam[r]
         x = X[r].copy()
-        A = np.empty((cnt, d))  # the row's entries of W, gathered contiguously
-        res = -lr * x  # res = A^T (y - A x) - lam x, formed during the gather
-        diag = np.full(d, lr) if jacobi else np.ones(d)
-        for t in range(cnt):
-            w = W[idx[start + t]]
-            At = A[t]
-            s = 0.0
-            for a in range(d):
-                At[a] = w[a]
-                s += w[a] * x[a]
-            e = y[start + t] - s
-            for a in range(d):
-                res[a] += e * At[a]
-            if jacobi:
-                for a in range(d):
-                    diag[a] += At[a] * At[a]
+        AT = _gather(ptr, idx, W, y, r)
+        e = AT[d].copy()
+        _combine(AT, -x, e)
+        res = np.empty(d)
+        _project(AT, e, res)
+        diag = np.ones(d)
         for a in range(d):
-            if not diag[a] > 0.0:
-                diag[a] = 1.0
+            res[a] -= lr * x[a]  # res = A^T (y - A x) - lam x
+            if jacobi:
+                row = AT[a]
+                s = lr
+                for t in range(cnt):
+                    s += row[t] * row[t]
+                diag[a] = s if s > 0.0 else 1.0
         z = res / diag
         p = z.copy()
         rz = 0.0
         for a in range(d):
             rz += res[a] * z[a]
+        q = np.empty(cnt)
         Ap = np.empty(d)
         for _ in range(steps):
             if not rz > 1e-300:
                 break
-            for a in range(d):
-                Ap[a] = lr * p[a]
-            for t in range(cnt):  # Ap += A_t (A_t . p): one pass, each row used twice while in cache
-                At = A[t]
-                s = 0.0
-                for a in range(d):
-                    s += At[a] * p[a]
-                for a in range(d):
-                    Ap[a] += s * At[a]
+            q[:] = 0.0
+            _combine(AT, p, q)
+            _project(AT, q, Ap)
             pAp = 0.0
             for a in range(d):
+                Ap[a] += lr * p[a]
                 pAp += p[a] * Ap[a]
             if not pAp > 0.0:
                 break
@@ -176,11 +266,17 @@ def _cg_rows(
                 res[a] -= alpha * Ap[a]
                 z[a] = res[a] / diag[a]
                 rz_new += res[a] * z[a]
+            for t in range(cnt):
+                e[t] -= alpha * q[t]
             beta = rz_new / rz
             rz = rz_new
             for a in range(d):
                 p[a] = z[a] + beta * p[a]
         X[r, :] = x
+        s = 0.0
+        for t in range(cnt):
+            s += e[t] * e[t]
+        sse[r] = s
 
 
 def _predict_entries(
@@ -205,6 +301,32 @@ def _predict_entries(
         out[t] = s
 
 
+@njit(cache=True)
+def column_major(
+    rows: np.ndarray, cols: np.ndarray, values: np.ndarray, n: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """CSC view of row-major entries by a counting sort, O(nnz): (pointer, permutation, rows, values) by column.
+
+    The sort is stable, so each column's rows stay ascending.
+    """
+    ptr = np.zeros(n + 1, dtype=np.int64)
+    for t in range(cols.size):
+        ptr[cols[t] + 1] += 1
+    for j in range(n):
+        ptr[j + 1] += ptr[j]
+    fill = ptr[:-1].copy()
+    order = np.empty(cols.size, dtype=np.int64)
+    rows_by_col = np.empty(cols.size, dtype=np.int64)
+    values_by_col = np.empty(cols.size)
+    for t in range(cols.size):
+        at = fill[cols[t]]
+        fill[cols[t]] = at + 1
+        order[at] = t
+        rows_by_col[at] = rows[t]
+        values_by_col[at] = values[t]
+    return ptr, order, rows_by_col, values_by_col
+
+
 def _pair(func: Callable[..., None]) -> tuple[Any, Any]:
     """(serial, parallel) compiled versions of ``func``.
 
@@ -221,9 +343,13 @@ _CG = _pair(_cg_rows)
 _PREDICT = _pair(_predict_entries)
 
 
-def exact_rows(ptr: np.ndarray, idx: np.ndarray, y: np.ndarray, W: np.ndarray, lam: np.ndarray, X: np.ndarray) -> None:
-    """X[r] = exact ridge solution of row r (see ``_exact_rows``)."""
-    _EXACT[idx.size * W.shape[1] >= PARALLEL_WORK](ptr, idx, y, W, lam, X)
+def exact_rows(
+    ptr: np.ndarray, idx: np.ndarray, y: np.ndarray, W: np.ndarray, lam: np.ndarray, X: np.ndarray
+) -> np.ndarray:
+    """X[r] = exact ridge solution of row r (see ``_exact_rows``); returns each row's squared error at it."""
+    sse = np.empty(ptr.size - 1)
+    _EXACT[idx.size * W.shape[1] >= PARALLEL_WORK](ptr, idx, y, W, lam, X, sse)
+    return sse
 
 
 def cg_rows(
@@ -235,9 +361,11 @@ def cg_rows(
     X: np.ndarray,
     steps: int,
     jacobi: bool,
-) -> None:
-    """X[r] <- ``steps`` warm-started CG steps on row r (see ``_cg_rows``)."""
-    _CG[idx.size * W.shape[1] >= PARALLEL_WORK](ptr, idx, y, W, lam, X, steps, jacobi)
+) -> np.ndarray:
+    """X[r] <- ``steps`` warm-started CG steps on row r (see ``_cg_rows``); returns each row's squared error."""
+    sse = np.empty(ptr.size - 1)
+    _CG[idx.size * W.shape[1] >= PARALLEL_WORK](ptr, idx, y, W, lam, X, steps, jacobi, sse)
+    return sse
 
 
 def predict_entries(

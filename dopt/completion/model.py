@@ -82,9 +82,9 @@ class Scorer:
         p = self.problem
         return p.values - model.predict(p.rows, p.cols)
 
-    def objective(self, model: Model, err: np.ndarray) -> float:
-        """Squared error plus lam times the weighted squared norms of factors (and biases)."""
-        return float(err @ err + self.problem.lam * penalty(self.problem, model))
+    def objective(self, model: Model, sse: float) -> float:
+        """The training squared error ``sse`` plus lam times the weighted squared norms of factors (and biases)."""
+        return float(sse + self.problem.lam * penalty(self.problem, model))
 
     def validation_rmse(self, model: Model) -> float:
         p = self.problem

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from dopt.completion.kernels import column_major
 from dopt.core.errors import FormatError, ProblemError
 from dopt.core.problem import Problem, check_keys, float_array
 from dopt.core.registry import register_kind
@@ -126,11 +127,14 @@ class CompletionProblem(Problem):
         return np.searchsorted(self.rows, np.arange(self.shape[0] + 1)).astype(np.int64)
 
     @functools.cached_property
+    def column_major(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """CSC view of Omega: (column pointer, permutation from the stored order, rows and values by column)."""
+        return column_major(self.rows, self.cols, self.values, self.shape[1])
+
+    @property
     def col_order(self) -> tuple[np.ndarray, np.ndarray]:
-        """(CSC column pointer, permutation taking the stored order to column-major order)."""
-        order = np.lexsort((self.rows, self.cols)).astype(np.int64)
-        ptr = np.searchsorted(self.cols[order], np.arange(self.shape[1] + 1)).astype(np.int64)
-        return ptr, order
+        """(CSC column pointer, permutation taking the stored (row-major) order to column-major order)."""
+        return self.column_major[0], self.column_major[1]
 
     @functools.cached_property
     def row_counts(self) -> np.ndarray:

@@ -83,7 +83,8 @@ def solve_svd(problem: CompletionProblem, opts: SVDOptions, ctx: SolveContext) -
         Us, Vs = Q @ Ubt.T[:, :k], Vb[:, :k]
         root = np.sqrt(s)
         model.U, model.V = np.ascontiguousarray(Us * root), np.ascontiguousarray(Vs * root)
-        err = log.record(model)
+        err = scorer.training_error(model)
+        log.record(model, float(err @ err))
         residual.data[:] = err  # P_Omega(M - mu - biases - Z), in CSR order
         residual_t.data[:] = err[back]
         if log.converged:
