@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 
 import numpy as np
@@ -37,6 +38,18 @@ def l1_logistic(frac: float = 0.1, sparse: bool = True) -> BCDProblem:
     y = np.where(b > np.median(b), 1.0, -1.0)
     A = A if sparse else A.toarray()
     return BCDProblem(loss="logistic", A=A, b=y, l1=frac * float(np.max(np.abs(A.T @ y))) / 2)
+
+
+def tall_correlated(loss: str, frac: float, seed: int = 3, n: int = 300, p: int = 25) -> BCDProblem:
+    """n >> p with strongly correlated columns (shared factors): the dense Gram path's case."""
+    rng = np.random.default_rng(seed)
+    A = rng.normal(size=(n, 4)) @ rng.normal(size=(4, p)) + 0.3 * rng.normal(size=(n, p))
+    w = np.zeros(p)
+    w[:5] = rng.normal(size=5)
+    b = A @ w + 0.5 * rng.normal(size=n)
+    if loss == "logistic":
+        b = np.where(b > 0, 1.0, -1.0)
+    return BCDProblem(loss=loss, A=A, b=b, l1=frac * lambda_max(BCDProblem(loss=loss, A=A, b=b)))
 
 
 def kkt(problem: BCDProblem, x: np.ndarray) -> float:
@@ -80,6 +93,38 @@ def test_l1_logistic_meets_kkt(sparse: bool) -> None:
     assert res.status == "converged"
     assert kkt(problem, res.x) <= 1e-6 * problem.l1
     assert 0 < np.count_nonzero(res.x) < problem.n_features
+
+
+@pytest.mark.parametrize("loss", ["least_squares", "logistic"])
+@pytest.mark.parametrize("frac", [0.1, 0.01])
+def test_gram_and_column_solves_agree(loss: str, frac: float) -> None:
+    problem = tall_correlated(loss, frac)
+    sparse = BCDProblem(loss=loss, A=sp.csc_array(problem.A), b=problem.b, l1=problem.l1)
+    runs = [
+        dopt.solve(problem, "bcd.lasso", tol=1e-12, gram="on"),
+        dopt.solve(problem, "bcd.lasso", tol=1e-12, gram="off"),
+        dopt.solve(sparse, "bcd.lasso", tol=1e-12),
+    ]
+    for res in runs:
+        assert res.status == "converged"
+        assert kkt(problem, res.x) <= 1e-6 * problem.l1
+        assert abs(relative(res.objective, runs[0].objective)) <= 1e-10
+        assert duality_gap(problem, res.x) <= 1e-9 * problem.objective(np.zeros(problem.n_features))
+
+
+@pytest.mark.skipif(not HAVE_SKLEARN, reason="scikit-learn not installed")
+@pytest.mark.parametrize("l2", [0.0, 5.0])
+def test_gram_path_matches_sklearn_on_correlated_tall_data(l2: float) -> None:
+    from sklearn.linear_model import ElasticNet
+
+    problem = dataclasses.replace(tall_correlated("least_squares", 0.01), l2=l2)
+    n = problem.A.shape[0]
+    alpha = problem.l1 + problem.l2
+    ref = ElasticNet(alpha=alpha / n, l1_ratio=problem.l1 / alpha, fit_intercept=False, tol=1e-12, max_iter=10**6)
+    ref.fit(problem.A, problem.b)
+    res = dopt.solve(problem, "bcd.lasso", tol=1e-12)
+    assert abs(relative(res.objective, problem.objective(ref.coef_))) <= 1e-8
+    assert res.extras["relative_gap"] <= 1e-12
 
 
 def test_screening_and_anderson_do_not_change_the_answer() -> None:

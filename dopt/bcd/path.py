@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from dopt.bcd.lasso import Design, _LassoSolver
+from dopt.bcd.lasso import Design, _LassoSolver, one_blas_thread
 from dopt.bcd.problem import BCDProblem
 from dopt.core.context import SolveContext
 from dopt.core.errors import ProblemError
@@ -71,19 +71,20 @@ def regularization_path(
     if fast:  # convert A once for the whole path
         base = build_options(get_method(method, problem.kind), {"tol": tol, **options})
         design = Design.of(problem.A)
-    for lam in values:
-        t0 = time.perf_counter()
-        if fast:
-            opts = dataclasses.replace(base, x0=x)
-            res = _LassoSolver(problem, opts, SolveContext(), design, float(lam)).run()
-        else:
-            res = solve(dataclasses.replace(problem, l1=float(lam)), method, tol=tol, x0=x, **options)
-        seconds.append(time.perf_counter() - t0)
-        x = np.asarray(res.x, dtype=np.float64)
-        coefs.append(x.copy())
-        objectives.append(res.objective)
-        gaps.append(res.extras.get("duality_gap", np.nan))
-        statuses.append(res.status)
+    with one_blas_thread(problem.A):
+        for lam in values:
+            t0 = time.perf_counter()
+            if fast:
+                opts = dataclasses.replace(base, x0=x)
+                res = _LassoSolver(problem, opts, SolveContext(), design, float(lam)).run()
+            else:
+                res = solve(dataclasses.replace(problem, l1=float(lam)), method, tol=tol, x0=x, **options)
+            seconds.append(time.perf_counter() - t0)
+            x = np.asarray(res.x, dtype=np.float64)
+            coefs.append(x.copy())
+            objectives.append(res.objective)
+            gaps.append(res.extras.get("duality_gap", np.nan))
+            statuses.append(res.status)
     return PathResult(
         values, np.stack(coefs, axis=-1), np.array(objectives), np.array(gaps), np.array(seconds), statuses
     )

@@ -10,6 +10,7 @@ its kinds or methods is asked for, so ``import dopt`` stays light.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib
 import importlib.util
 import typing
@@ -42,7 +43,7 @@ class MethodSpec:
 
     def option_docs(self) -> list[tuple[str, str, Any, str]]:
         """``(name, type, default, doc)`` for every option."""
-        hints = typing.get_type_hints(self.options)
+        hints = option_types(self.options)
         rows = []
         for f in dataclasses.fields(self.options):
             rows.append((f.name, _type_name(hints[f.name]), f.default, f.metadata.get("doc", "")))
@@ -138,12 +139,18 @@ def get_method(name: str | None, kind: str) -> MethodSpec:
     return spec
 
 
+@functools.cache
+def option_types(options: type) -> dict[str, Any]:
+    """The resolved field types of an options class, computed once (resolving them costs ~0.1 ms a call)."""
+    return typing.get_type_hints(options)
+
+
 def build_options(spec: MethodSpec, values: Mapping[str, Any]) -> Any:
     """The method's options dataclass filled from ``values`` (strings are parsed).
 
     Unknown names and values of the wrong type raise MethodError listing what is valid.
     """
-    hints = typing.get_type_hints(spec.options)
+    hints = option_types(spec.options)
     fields = {f.name: f for f in dataclasses.fields(spec.options)}
     parsed: dict[str, Any] = {}
     for key, raw in values.items():
