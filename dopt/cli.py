@@ -11,11 +11,13 @@ import inspect
 import logging
 import os
 import sys
+import tomllib
 import traceback
 import zipfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import dopt
 from dopt.core import registry
@@ -23,6 +25,7 @@ from dopt.core.device import DEVICES, gpu_usable, real_gpu_available
 from dopt.core.errors import DoptError, FormatError, MethodError
 from dopt.core.registry import MethodSpec
 
+KIND_HELP = "read FILE as a data file of this kind (bcd: LIBSVM), params as --PARAM VALUE (--loss logistic --l1 0.01)"
 EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 SOLVE_ARGUMENTS = frozenset(inspect.signature(dopt.solve).parameters)
 GENERATORS = {
@@ -39,7 +42,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line ``argv`` (default: ``sys.argv[1:]``) and return the exit code."""
     parser = _parser()
     try:
-        args = parser.parse_args(argv)
+        args, extra = parser.parse_known_args(argv)
+        args.params = data_file_params(parser, args, extra)
     except SystemExit as exc:  # --help, --version, or a usage error already printed by argparse
         return int(exc.code or 0)
     debug = args.debug
@@ -68,12 +72,16 @@ def cmd_solve(args: argparse.Namespace) -> int:
     """``dopt solve``: solve one problem file (summary, optional result file) or many (a batch)."""
     options = parse_options(args.option)
     files = expand_inputs(args.files)
-    if len(files) > 1 or args.workers > 1 or args.scheduler is not None or args.files[0].is_dir():
+    batch = len(files) > 1 or args.workers > 1 or args.scheduler is not None or args.files[0].is_dir()
+    if batch and args.kind is not None:
+        raise FormatError("--kind reads one data file; write manifests to solve many")
+    if batch:
         return _solve_batch(files, args, options)
     if args.out is not None and not args.out.resolve().parent.is_dir():
         raise FormatError(f"{args.out}: the folder to write the result into does not exist")
+    source = files[0] if args.kind is None else dopt.load(files[0], args.kind, **args.params)
     result = dopt.solve(
-        files[0],
+        source,
         args.method,
         device=args.device,
         time_limit=args.time_limit,
@@ -150,7 +158,7 @@ def _solve_batch(files: list[Path], args: argparse.Namespace, options: dict[str,
 
 def cmd_check(args: argparse.Namespace) -> int:
     """``dopt check``: load and validate a problem file (and its ``[solve]`` table) without solving."""
-    problem = dopt.load(args.file)
+    problem = dopt.load(args.file) if args.kind is None else dopt.load(args.file, args.kind, **args.params)
     _check_solve_defaults(problem)
     facts = problem.summary()
     if problem.defaults:
@@ -224,6 +232,31 @@ def parse_options(pairs: Sequence[str]) -> dict[str, str]:
             raise MethodError(f"--option {key}: {key!r} is an argument of the solve, not a method option")
         options[key] = value.strip()
     return options
+
+
+def data_file_params(parser: argparse.ArgumentParser, args: argparse.Namespace, extra: list[str]) -> dict[str, Any]:
+    """``--key value`` / ``--key=value`` words left over after ``--kind``: the [params] of a data file.
+
+    Values are read as TOML values (``0.01`` a number, ``true`` a boolean), else kept as text (``logistic``).
+    Anything left over without ``--kind`` is the usage error argparse would have reported.
+    """
+    if extra and getattr(args, "kind", None) is None:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    params: dict[str, Any] = {}
+    words = iter(extra)
+    for word in words:
+        key, sep, value = word.partition("=")
+        if not key.startswith("--") or len(key) == 2:
+            parser.error(f"expected --PARAM VALUE after --kind, got {word!r}")
+        if not sep:
+            value = next(words, None)
+            if value is None or value.startswith("--"):
+                parser.error(f"{word} needs a value")
+        try:
+            params[key[2:].replace("-", "_")] = tomllib.loads(f"v = {value}")["v"]
+        except tomllib.TOMLDecodeError:
+            params[key[2:].replace("-", "_")] = value
+    return params
 
 
 def _check_solve_defaults(problem: dopt.Problem) -> None:
@@ -343,10 +376,12 @@ def _parser() -> argparse.ArgumentParser:
     solve.add_argument(
         "--option", action="append", default=[], metavar="KEY=VALUE", help="a method option (repeatable)"
     )
+    solve.add_argument("--kind", help=KIND_HELP)
 
     check = commands.add_parser("check", parents=[common], help="validate a problem file without solving it")
     check.set_defaults(command=cmd_check)
     check.add_argument("file", type=Path, metavar="FILE")
+    check.add_argument("--kind", help=KIND_HELP)
 
     methods = commands.add_parser("methods", parents=[common], help="list methods, devices and options")
     methods.set_defaults(command=cmd_methods)

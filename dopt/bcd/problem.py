@@ -26,6 +26,7 @@ from dopt.core.registry import register_kind
 LOSSES = ("least_squares", "logistic", "multinomial", "label_propagation")
 DATA_KEYS = {"A", "b", "W", "labelled"}
 PARAM_KEYS = {"loss", "l1", "l2", "label_weight"}
+FILE_PARAM_KEYS = {"loss", "l1", "l2"}  # a LIBSVM file holds A and b; label propagation needs a graph
 CURVATURE = {"least_squares": 1.0, "logistic": 0.25, "multinomial": 0.5}  # f'' of the loss in z is below this
 
 
@@ -206,10 +207,21 @@ class BCDProblem(Problem):
 
     @classmethod
     def from_file(cls, path: Any, **params: Any) -> BCDProblem:
-        """A problem from a LIBSVM/svmlight data file and the [params] entries (loss, l1, l2)."""
+        """A problem from a LIBSVM/svmlight data file and [params] entries: loss (default logistic), l1, l2.
+
+        With l1 > 0 on least squares or logistic (without l2) the file's solve defaults to bcd.lasso.
+        """
         from dopt.bcd.libsvm import load_libsvm
 
-        return load_libsvm(path, **params)
+        check_keys("params", params, FILE_PARAM_KEYS, "bcd with a LIBSVM file")
+        loss = params.pop("loss", "logistic")
+        if loss not in LOSSES or loss == "label_propagation":
+            valid = ", ".join(key for key in LOSSES if key != "label_propagation")
+            raise FormatError(f"params: loss {loss!r} cannot be read from a LIBSVM file; use one of {valid}")
+        problem = load_libsvm(path, loss, **params)
+        if problem.l1 > 0 and (loss == "least_squares" or (loss == "logistic" and problem.l2 == 0)):
+            problem.defaults["method"] = "bcd.lasso"  # as the bundled manifests choose for L1 problems
+        return problem
 
     def to_data(self) -> tuple[dict[str, Any], dict[str, Any]]:
         params: dict[str, Any] = {"loss": self.loss, "l1": self.l1, "l2": self.l2}

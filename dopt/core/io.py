@@ -27,8 +27,12 @@ MANIFEST_KEYS = {"kind", "name", "description", "params", "data", "solve"}
 SOLVE_TYPES = {"method": str, "time_limit": (int, float), "seed": int, "device": str, "options": dict}
 
 
-def load(path: str | Path) -> Problem:
-    """Read a problem file (``.toml`` manifest or self-contained ``.npz``)."""
+def load(path: str | Path, kind: str | None = None, **params: Any) -> Problem:
+    """Read a problem file (``.toml`` manifest or self-contained ``.npz``).
+
+    With ``kind``, read instead one data file in that family's own format (LIBSVM for ``bcd``), with ``params``
+    playing the part of a manifest's ``[params]`` table.
+    """
     path = Path(path)
     try:
         exists = path.is_file()
@@ -36,6 +40,10 @@ def load(path: str | Path) -> Problem:
         raise FormatError(f"{path}: cannot open ({exc})") from None
     if not exists:
         raise FormatError(f"{path}: no such file")
+    if kind is not None:
+        return _load_data_file(path, kind, params)
+    if params:
+        raise FormatError(f"{path}: params {sorted(params)} are only read with a kind (a data file, not a manifest)")
     if path.suffix == ".npz":
         return _load_npz_problem(path)
     if path.suffix != ".toml":
@@ -49,6 +57,15 @@ def load(path: str | Path) -> Problem:
     except tomllib.TOMLDecodeError as exc:
         raise FormatError(f"{path}: invalid TOML ({exc})") from None
     return _from_manifest(manifest, path)
+
+
+def _load_data_file(path: Path, kind: str, params: dict[str, Any]) -> Problem:
+    """A problem of ``kind`` from one data file, through the family's ``from_file``."""
+    if path.suffix == ".toml":
+        raise FormatError(f"{path}: a manifest names its own kind and params; load it without a kind")
+    if not isinstance(kind, str) or not _is_kind(kind):
+        raise FormatError(f"unknown kind {kind!r}; known kinds: {', '.join(sorted(kinds()))}")
+    return problem_class(kind).from_file(path, **params)
 
 
 def _is_kind(kind: str) -> bool:

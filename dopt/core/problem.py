@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -37,6 +38,13 @@ class Problem:
     def from_data(cls, params: dict[str, Any], data: dict[str, Any], **info: Any) -> Problem:
         """Build the problem from a manifest's ``[params]`` and loaded ``[data]``."""
         raise NotImplementedError
+
+    @classmethod
+    def from_file(cls, path: Path, **params: Any) -> Problem:
+        """Build the problem from one data file in the family's own format and ``[params]`` values (no manifest)."""
+        raise FormatError(
+            f"{path}: kind {cls.kind!r} does not read data files directly; write a .toml manifest that names them"
+        )
 
     def to_data(self) -> tuple[dict[str, Any], dict[str, Any]]:
         """The ``(params, data)`` pair that :meth:`from_data` reads back identically."""
