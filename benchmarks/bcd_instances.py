@@ -7,6 +7,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from dopt.bcd import BCDProblem
+from dopt.bcd.bench import bundled, correlated_sparse  # noqa: F401  (shared with the dopt bench suite)
 
 
 def paper_design(n: int, p: int, seed: int = 1) -> np.ndarray:
@@ -51,36 +52,3 @@ def lattice_labels(side: int = 50, labelled: int = 100, weight: float = 1e5, see
         label_weight=weight,
         name=f"lattice-{side}",
     )
-
-
-def correlated_sparse(
-    n: int, p: int, density: float, rho: float = 0.6, seed: int = 0
-) -> tuple[sp.csc_array, np.ndarray]:
-    """Sparse X with neighbouring features correlated (x_j = z_j + rho z_{j-1}) and a 0.2% sparse truth w."""
-    rng = np.random.default_rng(seed)
-    Z = sp.random_array((n, p), density=density, rng=rng, format="csc", data_sampler=rng.standard_normal)
-    shifted = sp.hstack([Z[:, [p - 1]], Z[:, : p - 1]], format="csc")
-    X = sp.csc_array(Z + rho * shifted)
-    w = np.zeros(p)
-    support = rng.choice(p, max(10, p // 500), replace=False)
-    w[support] = rng.normal(size=support.size) * 3.0
-    return X, X @ w + 0.5 * rng.normal(size=n)
-
-
-def bundled(name: str) -> tuple[np.ndarray, np.ndarray, str]:
-    """scikit-learn's bundled datasets, standardised: (A, b, loss)."""
-    from sklearn import datasets
-
-    if name == "diabetes":
-        A, b = datasets.load_diabetes(return_X_y=True)
-        loss = "least_squares"
-        b = b - b.mean()
-    elif name == "breast_cancer":
-        A, b = datasets.load_breast_cancer(return_X_y=True)
-        loss, b = "logistic", np.where(b > 0, 1.0, -1.0)
-    else:  # digits: 0-4 against 5-9
-        A, b = datasets.load_digits(return_X_y=True)
-        loss, b = "logistic", np.where(b >= 5, 1.0, -1.0)
-    scale = A.std(axis=0)
-    A = (A - A.mean(axis=0)) / np.where(scale > 0, scale, 1.0)
-    return A, b.astype(np.float64), loss

@@ -52,6 +52,21 @@ def test_ratio_and_bold_mark_where_dopt_wins() -> None:
     assert "| inst | **1 (1.00)** | 2 (1.00) | none found (1.00) | 0.500 |" in table
 
 
+def test_cases_compared_by_seconds_rank_by_time_among_those_that_met_the_accuracy() -> None:
+    def fixed(label: str, quality: float | None, seconds: float, peer: bool = False) -> Entry:
+        return Entry(label, lambda: Outcome(quality, seconds, "done"), peer=peer)
+
+    entries = (fixed("ours", 5.0, 2.0), fixed("slow", 5.0, 4.0, True), fixed("missed", None, 0.5, True))
+    case = Case("fam", "inst", 10, "objective", entries, compare="seconds")
+    rows = [measure(case, entry) for entry in case.entries]
+    table = "\n".join(report.family_table("fam", rows))
+    assert "seconds to the same accuracy" in table and "dopt / fastest peer (time)" in table
+    assert "| inst | **5 (2.00)** | 5 (4.00) | none found (0.50) | 0.500 |" in table
+    faster = measure(case, fixed("quick", 5.0, 1.0, True))
+    table = "\n".join(report.family_table("fam", [*rows, faster]))
+    assert "| inst | 5 (2.00) | 5 (4.00) | none found (0.50) | 5 (1.00) | 2.000 |" in table
+
+
 def test_failures_and_missing_packages_are_rows_not_crashes() -> None:
     def broken() -> Outcome:
         raise RuntimeError("boom")
@@ -77,7 +92,7 @@ def test_readme_without_markers_is_an_error(tmp_path: Path, capsys: pytest.Captu
     assert "markers" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("family", ["dmmv", "dag"])
+@pytest.mark.parametrize("family", ["dmmv", "dag", "bcd", "completion"])
 def test_each_family_smoke_suite_measures_dopt(family: str) -> None:
     """Every family suite has smoke cases whose dopt entries reach a finite quality."""
     cases = family_cases(family, "smoke")
@@ -88,3 +103,33 @@ def test_each_family_smoke_suite_measures_dopt(family: str) -> None:
             if not entry.peer:
                 row = measure(case, entry)
                 assert row["quality"] is not None and row["quality"] >= 0, row
+
+
+def test_bcd_smoke_cases_hold_dopt_and_peers_to_the_same_gap() -> None:
+    """bcd.lasso and scikit-learn reach the same objective (within the target gap) on the bundled Lasso file."""
+    from dopt.bcd.bench import TARGET
+
+    case = family_cases("bcd", "smoke")[0]
+    assert case.instance == "small-lasso" and case.compare == "seconds"
+    assert [e.label for e in case.entries] == ["bcd.lasso", "scikit-learn", "skglm", "celer"]
+    rows = {e.label: measure(case, e) for e in case.entries if e.label in ("bcd.lasso", "scikit-learn")}
+    ours = rows["bcd.lasso"]
+    assert ours["status"] == "converged" and float(ours["notes"].split()[2].rstrip(",")) <= TARGET
+    if importlib.util.find_spec("sklearn") is None:
+        assert rows["scikit-learn"]["status"] == "not installed"
+        return
+    theirs = rows["scikit-learn"]
+    assert theirs["status"] == "converged" and "tol" in theirs["notes"]
+    assert theirs["quality"] == pytest.approx(ours["quality"], rel=1e-5)
+
+
+def test_completion_smoke_als_runs_the_numpy_reference_iterates_and_spark_waits_for_full() -> None:
+    """Same start, same sweeps: completion.als and the NumPy ALS reach the same validation RMSE."""
+    cases = family_cases("completion", "smoke")
+    low_rank = next(c for c in cases if c.instance.startswith("low-rank"))
+    rows = {e.label: measure(low_rank, e) for e in low_rank.entries}
+    assert rows["NumPy ALS"]["peer"] and not rows["completion.als"]["peer"]
+    assert rows["completion.als"]["quality"] == pytest.approx(rows["NumPy ALS"]["quality"], rel=1e-8)
+    labels = {e.label for case in cases for e in case.entries}
+    assert {"Surprise SVD", "Surprise BaselineOnly", "completion.svd (lam 10)"} <= labels
+    assert "Spark ALS" not in labels  # its start-up stays out of smoke and quick

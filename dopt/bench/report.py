@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 README_START, README_END = "<!-- dopt bench: start -->", "<!-- dopt bench: end -->"
+TIE = 1e-9  # relative difference below which dopt's quality matches a peer's (same iterates, other rounding)
 
 
 def write(results: dict[str, Any], out: Path) -> list[Path]:
@@ -39,28 +40,38 @@ def markdown(results: dict[str, Any]) -> str:
 
 
 def family_table(family: str, rows: list[dict[str, Any]]) -> list[str]:
-    """The family's table; a cell is ``quality (seconds)``, bold where dopt matches or beats every peer."""
+    """The family's table; a cell is ``quality (seconds)``, bold where dopt matches or beats every peer.
+
+    Cases compared by seconds (every entry held to the same accuracy) rank the entries that met it
+    by time; the last column is then dopt's time over the fastest peer's.
+    """
     labels = list(dict.fromkeys(r["label"] for r in rows))
     peer = {r["label"]: r["peer"] for r in rows}
     quality_name = rows[0]["quality_name"]
+    by_time = rows[0].get("compare") == "seconds"
+    key = "seconds" if by_time else "quality"
+    heading = (
+        f"### {family} (seconds to the same accuracy, lower is better; {quality_name} shown, seconds in parentheses)"
+        if by_time
+        else f"### {family} ({quality_name}, lower is better; seconds in parentheses)"
+    )
+    ratio = "dopt / fastest peer (time)" if by_time else "dopt / best peer"
     lines = [
-        f"### {family} ({quality_name}, lower is better; seconds in parentheses)",
+        heading,
         "",
-        "| instance | "
-        + " | ".join(f"{label}{' (peer)' if peer[label] else ''}" for label in labels)
-        + " | dopt / best peer |",
+        "| instance | " + " | ".join(f"{label}{' (peer)' * peer[label]}" for label in labels) + f" | {ratio} |",
         "|---" * (len(labels) + 2) + "|",
     ]
     for instance, group in groupby(rows, key=lambda r: r["instance"]):
         cells = {r["label"]: r for r in group}
-        ours = _best(r for r in cells.values() if not r["peer"])
-        theirs = _best(r for r in cells.values() if r["peer"])
-        wins = ours is not None and (theirs is None or ours <= theirs)
+        ours = _best((r for r in cells.values() if not r["peer"]), key)
+        theirs = _best((r for r in cells.values() if r["peer"]), key)
+        wins = ours is not None and (theirs is None or ours <= theirs + TIE * abs(theirs))
         row = [instance]
         for label in labels:
             r = cells.get(label)
             text = "—" if r is None else _cell(r)
-            if r is not None and not r["peer"] and wins and r["quality"] == ours:
+            if r is not None and not r["peer"] and wins and r[key] == ours:
                 text = f"**{text}**"
             row.append(text)
         row.append("—" if ours is None or not theirs else f"{ours / theirs:.3f}")
@@ -114,9 +125,10 @@ def update_readme(readme: Path, report: str) -> None:
     readme.write_text(text[: start + len(README_START)] + "\n" + report + text[end:])
 
 
-def _best(rows: Any) -> float | None:
-    qualities = [r["quality"] for r in rows if r["quality"] is not None]
-    return min(qualities) if qualities else None
+def _best(rows: Any, key: str = "quality") -> float | None:
+    """The lowest ``key`` among the rows that found something (quality not None)."""
+    values = [r[key] for r in rows if r["quality"] is not None and _finite(r[key])]
+    return min(values) if values else None
 
 
 def _cell(r: dict[str, Any]) -> str:

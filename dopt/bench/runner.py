@@ -65,6 +65,7 @@ def measure(case: Case, entry: Entry) -> dict[str, Any]:
         "instance": case.instance,
         "size": case.size,
         "quality_name": case.quality_name,
+        "compare": case.compare,
         "label": entry.label,
         "peer": entry.peer,
     }

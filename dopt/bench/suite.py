@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from dopt.core.problem import Problem
 
@@ -31,13 +31,19 @@ class Entry:
 
 @dataclass(frozen=True)
 class Case:
-    """One instance of a family and every entry to run on it; ``size`` places it on the time-vs-size plot."""
+    """One instance of a family and every entry to run on it; ``size`` places it on the time-vs-size plot.
+
+    ``compare`` says what decides the winner: the quality reached (``"quality"``), or, where every
+    entry is held to the same accuracy and the quality only shows it was met, the seconds taken
+    (``"seconds"``; an entry that did not meet it reports quality None).
+    """
 
     family: str
     instance: str
     size: int
     quality_name: str
     entries: tuple[Entry, ...]
+    compare: Literal["quality", "seconds"] = "quality"
 
 
 def solve_entry(
