@@ -56,15 +56,15 @@ def test_cases_compared_by_seconds_rank_by_time_among_those_that_met_the_accurac
     def fixed(label: str, quality: float | None, seconds: float, peer: bool = False) -> Entry:
         return Entry(label, lambda: Outcome(quality, seconds, "done"), peer=peer)
 
-    entries = (fixed("ours", 5.0, 2.0), fixed("slow", 5.0, 4.0, True), fixed("missed", None, 0.5, True))
+    entries = (fixed("ours", 5.0, 2.0), fixed("slow", 5.0, 4.0, True), fixed("missed", None, 0.004, True))
     case = Case("fam", "inst", 10, "objective", entries, compare="seconds")
     rows = [measure(case, entry) for entry in case.entries]
     table = "\n".join(report.family_table("fam", rows))
     assert "seconds to the same accuracy" in table and "dopt / fastest peer (time)" in table
-    assert "| inst | **5 (2.00)** | 5 (4.00) | none found (0.50) | 0.500 |" in table
+    assert "| inst | **5 (2.00)** | 5 (4.00) | none found (0.004) | 0.500 |" in table
     faster = measure(case, fixed("quick", 5.0, 1.0, True))
     table = "\n".join(report.family_table("fam", [*rows, faster]))
-    assert "| inst | 5 (2.00) | 5 (4.00) | none found (0.50) | 5 (1.00) | 2.000 |" in table
+    assert "| inst | 5 (2.00) | 5 (4.00) | none found (0.004) | 5 (1.00) | 2.000 |" in table
 
 
 def test_failures_and_missing_packages_are_rows_not_crashes() -> None:

@@ -136,8 +136,13 @@ def _cell(r: dict[str, Any]) -> str:
         return f"not installed ({r['notes']})"
     if r["status"] == "error":
         return "error"
-    seconds = f" ({r['seconds']:.2f})" if _finite(r["seconds"]) else ""
+    seconds = f" ({_seconds(r['seconds'])})" if _finite(r["seconds"]) else ""
     return ("none found" if r["quality"] is None else f"{r['quality']:.4g}") + seconds
+
+
+def _seconds(value: float) -> str:
+    """Seconds to 0.01 s, or to three significant digits below 0.1 s (Lasso solves take milliseconds)."""
+    return f"{value:.2f}" if value >= 0.1 else f"{value:.3g}"
 
 
 def _finite(value: Any) -> bool:

@@ -88,6 +88,7 @@ class SparkALS:
             .config("spark.driver.memory", "6g")
             .config("spark.sql.shuffle.partitions", str(2 * threads))
             .config("spark.ui.enabled", "false")
+            .config("spark.ui.showConsoleProgress", "false")  # its stage bars would break dopt bench's
             .config("spark.sql.execution.arrow.pyspark.enabled", "false")  # pyarrow is optional
             .getOrCreate()
         )
