@@ -10,6 +10,8 @@ from dmmv_cases import brute_force, random_tiny_problem
 import dopt
 from dopt.core.errors import DoptError
 from dopt.dmmv import DMMVProblem, local, relax
+from dopt.dmmv.bench import sparse_off_grid_instance
+from dopt.dmmv.kernels_cpu import WINDOW_MIN
 from dopt.dmmv.state import CpuState
 
 TINY_SEEDS = range(60)
@@ -237,3 +239,50 @@ def test_apply_keeps_state_equal_to_recomputation() -> None:
     np.testing.assert_allclose(state.violations(), fresh.violations(), atol=1e-10)
     assert state.objective() == pytest.approx(fresh.objective(), abs=1e-10)
     assert state.objective() == pytest.approx(problem.objective(problem.value_of(state.levels())), abs=1e-10)
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize("seed", range(4))
+def test_large_domains_are_searched_by_convexity_to_the_scanned_best(seed: int, sparse: bool) -> None:
+    """Domains over WINDOW_MIN values take the binary-search path; its move scores like the exhaustive best."""
+    rng = np.random.default_rng(seed)
+    m, n, size = 25, 5, WINDOW_MIN + 1 + 40 * seed
+    A = rng.normal(size=(m, n))
+    A[rng.random((m, n)) < 0.4] = 0.0
+    values = np.sort(rng.uniform(-3, 3, size=size)) if seed % 2 else np.linspace(-2, 2, size)
+    problem = DMMVProblem(
+        sp.csc_array(A) if sparse else A, values, b=A @ rng.uniform(-2, 2, n), weights=rng.uniform(0.5, 2, m)
+    )
+    q = rng.integers(0, size, size=n)
+    state = CpuState(problem)
+    state.load(q)
+    t_obj = state.objective()
+    new_max, ds = _reference_pass(problem, q, t_obj, 2)
+    for tol in (1e-9 * t_obj, -1.0):  # lexicographic (max, surrogate), then the surrogate alone (smoothing)
+        level, got_max, got_ds = state.full_pass(t_obj, 1, tol)
+        for j in range(n):
+            others = np.array([lvl for lvl in range(size) if lvl != q[j]])
+            assert got_max[j] == pytest.approx(new_max[j, level[j]], rel=1e-9, abs=1e-12)
+            assert got_ds[j] == pytest.approx(ds[j, level[j]], rel=1e-7, abs=1e-9)
+            if tol < 0:
+                assert got_ds[j] <= ds[j, others].min() + 1e-9 * max(1.0, abs(got_ds[j]))
+            else:
+                best_max = new_max[j, others].min()
+                assert got_max[j] <= best_max * (1 + 1e-9) + 1e-12
+                ties = others[new_max[j, others] <= got_max[j] + tol]
+                assert got_ds[j] <= ds[j, ties].min() + 1e-9 * max(1.0, abs(got_ds[j]))
+    # the recheck-and-apply path uses the same search and keeps the state exact
+    level, got_max, _ = state.full_pass(t_obj, 1, 1e-9 * t_obj)
+    state.apply(np.flatnonzero(got_max <= t_obj), t_obj, 1, 1e-9 * t_obj, 1e-9)
+    assert state.objective() == pytest.approx(problem.objective(problem.value_of(state.levels())), abs=1e-10)
+    assert state.objective() <= t_obj
+
+
+def test_sparse_scale_instance_has_distinct_rows_per_column_and_solves() -> None:
+    problem = sparse_off_grid_instance(3000, 7, seed=2, levels=8)
+    A = sp.csc_array(problem.A)
+    assert A.shape == (1500, 3000) and A.nnz == 3000 * 7
+    assert all(np.unique(A.indices[A.indptr[j] : A.indptr[j + 1]]).size == 7 for j in range(3000))
+    result = dopt.solve(problem, "dmmv.local", seed=0, max_rounds=30, init="lsq")
+    start = problem.objective(problem.value_of(relax.round_to_domain(problem, local._least_squares_point(problem))))
+    assert result.objective < 0.5 * start

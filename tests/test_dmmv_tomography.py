@@ -11,11 +11,13 @@ import scipy.sparse as sp
 import dopt
 from dopt.dmmv.tomography import (
     TomographySpec,
+    boundary_pixels,
     grey_levels,
     make_instance,
     metrics,
     random_blobs,
     ray_matrix,
+    refine_boundaries,
     round_to_levels,
     sart,
     sart_rounded,
@@ -162,3 +164,38 @@ def test_dmmv_improves_the_max_residual_of_rounded_sart() -> None:
     assert result.status == "iteration_limit"
     assert result.objective == pytest.approx(metrics(inst, result.x)["max_residual"])
     assert result.objective < 0.6 * before
+
+
+def test_boundary_pixels_are_those_with_a_differing_four_neighbour() -> None:
+    image = np.zeros((6, 6))
+    image[2:4, 2:4] = 1.0
+    edge = boundary_pixels(image)
+    expected = np.zeros((6, 6), dtype=bool)
+    expected[1:5, 2:4] = expected[2:4, 1:5] = True  # the square and its 4-neighbours outside it
+    np.testing.assert_array_equal(edge, expected)
+    assert boundary_pixels(image, width=2).sum() > edge.sum()
+    assert not boundary_pixels(np.ones((4, 4))).any()
+
+
+def test_refine_boundaries_repairs_wrong_edge_pixels_and_keeps_the_interior() -> None:
+    """From the truth with flipped edge pixels, the boundary search restores it; interior pixels never move."""
+    spec = TomographySpec(size=24, angles=12, levels=2, phantom="shepp-logan", noise=5.0, tolerance=5.0, seed=3)
+    inst = make_instance(spec)  # |a_i.x - p_i| <= 5 holds for the truth: the search stops there
+    truth = inst.truth
+    edge = np.flatnonzero(boundary_pixels(truth))
+    start = truth.copy().ravel()
+    flip = np.random.default_rng(0).choice(edge, size=6, replace=False)
+    start[flip] = 255.0 - start[flip]
+    start = start.reshape(truth.shape)
+    one_round = refine_boundaries(inst, start, rounds=1, time_limit=20.0)
+    interior = ~boundary_pixels(start)
+    np.testing.assert_array_equal(one_round[interior], start[interior])
+    repaired = refine_boundaries(inst, start, rounds=3, time_limit=30.0)
+    assert metrics(inst, repaired)["pixel_error_rate"] == 0.0
+    assert metrics(inst, repaired)["max_residual"] <= metrics(inst, start)["max_residual"]
+
+
+def test_refine_boundaries_checks_its_arguments() -> None:
+    inst = make_instance(TomographySpec(size=8, angles=4, levels=2))
+    with pytest.raises(ValueError, match="rounds"):
+        refine_boundaries(inst, inst.truth, rounds=0)

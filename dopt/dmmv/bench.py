@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
 
 from dopt.bench.suite import Case, solve_entry
 from dopt.dmmv.fir import FIRSpec, fir_problem, paper_spec
@@ -20,6 +21,25 @@ def off_grid_instance(n: int, seed: int = 0, rows_per_variable: int = 3, levels:
     values = np.linspace(-1.0, 1.0, levels)
     z = rng.uniform(-1.0, 1.0, size=n)
     return DMMVProblem(A, values, b=A @ z, name=f"off-grid-n{n}-s{seed}")
+
+
+def sparse_off_grid_instance(
+    n: int, per_column: int, seed: int = 0, rows_per_variable: float = 0.5, levels: int = LEVELS
+) -> DMMVProblem:
+    """Sparse Gaussian A (``rows_per_variable`` n rows, ``per_column`` distinct rows per column), b = A z off the grid.
+
+    The scale instances: nnz(A) = n * per_column, built column by column without ever forming a dense matrix.
+    """
+    m = max(per_column, int(rows_per_variable * n))
+    rng = np.random.default_rng(seed)
+    # distinct rows per column: a random start plus increasing offsets whose total stays below m
+    gaps = rng.integers(1, m // per_column + 1, size=(n, per_column))
+    rows = ((rng.integers(0, m, size=(n, 1)) + np.cumsum(gaps, axis=1)) % m).ravel()
+    indptr = np.arange(0, n * per_column + 1, per_column, dtype=np.int64)
+    A = sp.csc_array((rng.normal(size=rows.size), rows, indptr), shape=(m, n))
+    values = np.linspace(-1.0, 1.0, levels)
+    z = rng.uniform(-1.0, 1.0, size=n)
+    return DMMVProblem(A, values, b=A @ z, name=f"sparse-off-grid-n{n}-k{per_column}-s{seed}")
 
 
 def cases(suite: str, device: str = "auto") -> list[Case]:

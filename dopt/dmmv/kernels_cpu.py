@@ -57,39 +57,146 @@ def best_level(mx: np.ndarray, ds: np.ndarray, size: int, current: int, tol: flo
 
 
 @njit(fastmath=FAST, cache=CACHE)
-def _score_dense(col, g, h, old, vals, size, cur, inv_t, sq, mx, ds):
-    """New max and surrogate change for every level of a variable with dense weighted column ``col``.
+def _score_column(col, g, h, old, d, inv_t, sq):
+    """(new max, surrogate change) of moving a variable with dense weighted column ``col`` by ``d``.
 
     Rows with a zero coefficient keep their violation, so they need no separate base term.
     """
+    top = 0.0
+    acc = 0.0
+    for i in range(col.shape[0]):
+        cd = col[i] * d
+        nv = max(max(g[i] + cd, h[i] - cd), 0.0)
+        top = max(top, nv)
+        acc += surrogate(nv, inv_t, sq) - old[i]
+    return top, acc
+
+
+@njit(cache=CACHE)
+def _score_dense(col, g, h, old, vals, size, cur, inv_t, sq, mx, ds):
+    """New max and surrogate change for every level of a variable with dense weighted column ``col``."""
     for lvl in range(size):
-        d = vals[lvl] - cur
-        top = 0.0
-        acc = 0.0
-        for i in range(col.shape[0]):
-            cd = col[i] * d
-            nv = max(max(g[i] + cd, h[i] - cd), 0.0)
-            top = max(top, nv)
-            acc += surrogate(nv, inv_t, sq) - old[i]
-        mx[lvl] = top
-        ds[lvl] = acc
+        mx[lvl], ds[lvl] = _score_column(col, g, h, old, vals[lvl] - cur, inv_t, sq)
 
 
 @njit(fastmath=FAST, cache=CACHE)
 def _score_sparse(rows, coefs, g, h, v, vals, size, cur, base, inv_t, sq, mx, ds):
-    """Same for a sparse column (rows, coefs); ``base`` is the largest violation off its support."""
+    """Same for a sparse column (rows, coefs); ``base`` is the largest violation off its support.
+
+    Rows outer, levels inner: each row's state is read once and the level loop vectorises;
+    every level still sums its terms in row order.
+    """
     for lvl in range(size):
-        d = vals[lvl] - cur
-        top = base
-        acc = 0.0
-        for t in range(rows.shape[0]):
-            i = rows[t]
-            cd = coefs[t] * d
-            nv = max(max(g[i] + cd, h[i] - cd), 0.0)
-            top = max(top, nv)
-            acc += surrogate(nv, inv_t, sq) - surrogate(v[i], inv_t, sq)
-        mx[lvl] = top
-        ds[lvl] = acc
+        mx[lvl] = base
+        ds[lvl] = 0.0
+    for t in range(rows.shape[0]):
+        i = rows[t]
+        c, gi, hi = coefs[t], g[i], h[i]
+        old = surrogate(v[i], inv_t, sq)
+        for lvl in range(size):
+            cd = c * (vals[lvl] - cur)
+            nv = max(max(gi + cd, hi - cd), 0.0)
+            mx[lvl] = max(mx[lvl], nv)
+            ds[lvl] += surrogate(nv, inv_t, sq) - old
+
+
+# ---- large domains: the best level by convexity instead of a scan ----
+# Along one variable every violation is a convex function of its value, so the new
+# max and the surrogate are convex sequences over the sorted levels: binary searches
+# on their forward differences find the best level in O(log |D|) evaluations.
+WINDOW_MIN = 64  # domains with more values than this are searched, smaller ones scanned
+
+
+@njit(fastmath=FAST, cache=CACHE)
+def _score_entries(rows, coefs, g, h, v, d, base, inv_t, sq):
+    """(new max, surrogate change) of moving a variable with sparse column (rows, coefs) by ``d``."""
+    top = base
+    acc = 0.0
+    for t in range(rows.shape[0]):
+        i = rows[t]
+        cd = coefs[t] * d
+        nv = max(max(g[i] + cd, h[i] - cd), 0.0)
+        top = max(top, nv)
+        acc += surrogate(nv, inv_t, sq) - surrogate(v[i], inv_t, sq)
+    return top, acc
+
+
+@njit(cache=CACHE)
+def _score_level(rows, coefs, g, h, v, old, vals, cur, base, inv_t, sq, lvl):
+    """(new max, surrogate change) at level ``lvl``; an empty ``rows`` means ``coefs`` is a dense column."""
+    if rows.shape[0] == 0 and coefs.shape[0] == g.shape[0]:
+        return _score_column(coefs, g, h, old, vals[lvl] - cur, inv_t, sq)
+    return _score_entries(rows, coefs, g, h, v, vals[lvl] - cur, base, inv_t, sq)
+
+
+@njit(cache=CACHE)
+def _key(rows, coefs, g, h, v, old, vals, cur, base, inv_t, sq, lvl, use_ds):
+    """The new max (or, with ``use_ds``, the surrogate change) at level ``lvl``."""
+    mx, ds = _score_level(rows, coefs, g, h, v, old, vals, cur, base, inv_t, sq, lvl)
+    return ds if use_ds else mx
+
+
+@njit(cache=CACHE)
+def _leftmost_min(rows, coefs, g, h, v, old, vals, cur, base, inv_t, sq, lo, hi, use_ds):
+    """Leftmost minimiser over levels [lo, hi] of the convex sequence chosen by ``use_ds``."""
+    while lo < hi:
+        mid = (lo + hi) // 2
+        a = _key(rows, coefs, g, h, v, old, vals, cur, base, inv_t, sq, mid, use_ds)
+        b = _key(rows, coefs, g, h, v, old, vals, cur, base, inv_t, sq, mid + 1, use_ds)
+        if b >= a:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+@njit(cache=CACHE)
+def _plateau_end(rows, coefs, g, h, v, old, vals, cur, base, inv_t, sq, inside, outside, limit):
+    """The level nearest ``outside`` whose max stays <= ``limit``, from ``inside`` (where it does) outwards."""
+    while abs(outside - inside) > 1:
+        mid = (inside + outside) // 2
+        if _key(rows, coefs, g, h, v, old, vals, cur, base, inv_t, sq, mid, False) <= limit:
+            inside = mid
+        else:
+            outside = mid
+    return inside
+
+
+@njit(cache=CACHE)
+def convex_best(rows, coefs, g, h, v, old, vals, size, current, base, inv_t, sq, tol):
+    """(level, new max, surrogate change) of the best level other than ``current``, found by convexity.
+
+    ``rows`` and ``coefs`` are a sparse column, or an empty ``rows`` and a dense ``coefs``
+    with ``old`` holding every row's surrogate. The lexicographic best lies where the max
+    is within ``tol`` of its minimum and the surrogate is least there (the surrogate alone
+    when ``tol`` < 0); the best level other than ``current`` is that one or a neighbour of
+    ``current``. Level -1 when there is none.
+    """
+    if size < 2:
+        return -1, np.inf, 0.0
+    cur = vals[current]
+    if tol < 0.0:
+        pick = _leftmost_min(rows, coefs, g, h, v, old, vals, cur, base, inv_t, sq, 0, size - 1, True)
+    else:
+        low = _leftmost_min(rows, coefs, g, h, v, old, vals, cur, base, inv_t, sq, 0, size - 1, False)
+        limit = _key(rows, coefs, g, h, v, old, vals, cur, base, inv_t, sq, low, False) + tol
+        first = _plateau_end(rows, coefs, g, h, v, old, vals, cur, base, inv_t, sq, low, -1, limit)
+        last = _plateau_end(rows, coefs, g, h, v, old, vals, cur, base, inv_t, sq, low, size, limit)
+        pick = _leftmost_min(rows, coefs, g, h, v, old, vals, cur, base, inv_t, sq, first, last, True)
+    a, b, c = current - 1, pick, current + 1
+    if b < a:
+        a, b = b, a
+    if c < b:
+        b, c = c, b
+    best, best_mx, best_ds = -1, np.inf, 0.0
+    for k in range(3):  # in index order, as a scan would meet them
+        lvl = a if k == 0 else (b if k == 1 else c)
+        if lvl < 0 or lvl >= size or lvl == current or (k == 2 and lvl == b) or (k == 1 and lvl == a):
+            continue
+        mx, ds = _score_level(rows, coefs, g, h, v, old, vals, cur, base, inv_t, sq, lvl)
+        if best < 0 or better(mx, ds, best_mx, best_ds, tol):
+            best, best_mx, best_ds = lvl, mx, ds
+    return best, best_mx, best_ds
 
 
 @njit(cache=CACHE)
@@ -124,8 +231,14 @@ def pass_dense(C, g, h, v, values, sizes, q, js, t_obj, sq, tol, out_level, out_
     old = np.empty(v.shape[0])
     for i in prange(v.shape[0]):
         old[i] = surrogate(v[i], inv_t, sq)
+    dense = np.empty(0, dtype=np.int64)  # no row list: the columns are dense
     for t in prange(js.shape[0]):
         j = js[t]
+        if sizes[j] > WINDOW_MIN:
+            out_level[t], out_max[t], out_ds[t] = convex_best(
+                dense, C[:, j], g, h, v, old, values[j], sizes[j], q[j], 0.0, inv_t, sq, tol
+            )
+            continue
         mx = np.empty(kmax)
         ds = np.empty(kmax)
         _score_dense(C[:, j], g, h, old, values[j], sizes[j], values[j, q[j]], inv_t, sq, mx, ds)
@@ -139,34 +252,44 @@ def pass_dense(C, g, h, v, values, sizes, q, js, t_obj, sq, tol, out_level, out_
 def pass_sparse(
     indptr, indices, coefs, g, h, v, order, values, sizes, q, js, t_obj, sq, tol, out_level, out_max, out_ds
 ):
-    """Score every value of the variables ``js`` (CSC C = diag(w) A); keep each one's best."""
+    """Score every value of the variables ``js`` (CSC C = diag(w) A); keep each one's best.
+
+    Variables go in chunks so each chunk allocates its level scratch once (columns may be short).
+    """
     kmax = values.shape[1]
     inv_t = 1.0 / t_obj
-    for t in prange(js.shape[0]):
-        j = js[t]
+    chunks = min(js.shape[0], 256)
+    for c in prange(chunks):
         mx = np.empty(kmax)
         ds = np.empty(kmax)
-        rows = indices[indptr[j] : indptr[j + 1]]
-        base = _sparse_base(rows, order, v)
-        _score_sparse(
-            rows,
-            coefs[indptr[j] : indptr[j + 1]],
-            g,
-            h,
-            v,
-            values[j],
-            sizes[j],
-            values[j, q[j]],
-            base,
-            inv_t,
-            sq,
-            mx,
-            ds,
-        )
-        lvl = best_level(mx, ds, sizes[j], q[j], tol)
-        out_level[t] = lvl
-        out_max[t] = mx[lvl] if lvl >= 0 else np.inf
-        out_ds[t] = ds[lvl] if lvl >= 0 else 0.0
+        for t in range(c * js.shape[0] // chunks, (c + 1) * js.shape[0] // chunks):
+            j = js[t]
+            rows = indices[indptr[j] : indptr[j + 1]]
+            base = _sparse_base(rows, order, v)
+            if sizes[j] > WINDOW_MIN:
+                out_level[t], out_max[t], out_ds[t] = convex_best(
+                    rows, coefs[indptr[j] : indptr[j + 1]], g, h, v, v, values[j], sizes[j], q[j], base, inv_t, sq, tol
+                )
+                continue
+            _score_sparse(
+                rows,
+                coefs[indptr[j] : indptr[j + 1]],
+                g,
+                h,
+                v,
+                values[j],
+                sizes[j],
+                values[j, q[j]],
+                base,
+                inv_t,
+                sq,
+                mx,
+                ds,
+            )
+            lvl = best_level(mx, ds, sizes[j], q[j], tol)
+            out_level[t] = lvl
+            out_max[t] = mx[lvl] if lvl >= 0 else np.inf
+            out_ds[t] = ds[lvl] if lvl >= 0 else 0.0
 
 
 # ---- max-tree over the violations: exact maximum under sparse updates ----
@@ -240,15 +363,19 @@ def apply_candidates(indptr, indices, coefs, g, h, v, values, sizes, q, tree, ca
         col = coefs[indptr[j] : indptr[j + 1]]
         cur = values[j, q[j]]
         base = _base_excluding(rows, v, tree)
-        _score_sparse(rows, col, g, h, v, values[j], sizes[j], cur, base, inv_t, sq, mx, ds)
-        lvl = best_level(mx, ds, sizes[j], q[j], tol)
+        if sizes[j] > WINDOW_MIN:
+            lvl, new_max, change = convex_best(rows, col, g, h, v, v, values[j], sizes[j], q[j], base, inv_t, sq, tol)
+        else:
+            _score_sparse(rows, col, g, h, v, values[j], sizes[j], cur, base, inv_t, sq, mx, ds)
+            lvl = best_level(mx, ds, sizes[j], q[j], tol)
+            new_max, change = (mx[lvl], ds[lvl]) if lvl >= 0 else (np.inf, 0.0)
         if lvl < 0:
             continue
         t_now = tree[1]
         if tol < 0.0:
-            improves = ds[lvl] < -ds_tol
+            improves = change < -ds_tol
         else:
-            improves = mx[lvl] < t_now - tol or (mx[lvl] <= t_now and ds[lvl] < -ds_tol)
+            improves = new_max < t_now - tol or (new_max <= t_now and change < -ds_tol)
         if improves:
             _apply(rows, col, values[j, lvl] - cur, g, h, v, tree)
             q[j] = lvl

@@ -12,8 +12,13 @@ bound) and first smooths: it descends on the surrogate alone for p = 2, 4, ...
 moves on the worst constraint; then a kick moves a few of that constraint's
 variables a level (widening after repeated failures) and the search smooths
 and descends again; every few failed kicks it restarts from a random rounding
-of the LP point or from random levels. It stops at the time limit, the stall
-limit, or a proven optimum (the LP bound, or zero, is reached).
+of the LP point or from random levels near its rounding (uniform levels when
+there is no LP point). It stops at the time limit, the stall limit, or a
+proven optimum (the LP bound, or zero, is reached).
+
+Along one variable the new max and the surrogate are convex in its value, so
+domains of more than ``WINDOW_MIN`` values are searched by bisection on the
+CPU rather than scanned (``kernels_cpu.convex_best``).
 """
 
 from __future__ import annotations
@@ -54,6 +59,7 @@ class LocalOptions:
     kick_max_fraction: float = option(0.25, "largest kick as a fraction of the variables")
     smoothing: bool = option(True, "start (and restart) with p-norm continuation: descend on sum v^p for p = 2, 4, ...")
     restart_after: int = option(2, "failed kicks in a row before a restart (0: never)")
+    restart_spread: int = option(2, "every other restart draws levels within this many of the rounded LP point")
     pair_size: int = option(12, "variables of the worst constraint tried in pair moves at a local optimum (0: off)")
     max_rounds: int = option(0, "stop after this many passes (0: no limit)")
 
@@ -61,8 +67,8 @@ class LocalOptions:
         p = self.surrogate_power
         if p < 1 or p & (p - 1):
             raise ValueError(f"surrogate_power must be a power of two, got {p}")
-        if self.pair_size < 0:
-            raise ValueError("pair_size must be >= 0")
+        if self.pair_size < 0 or self.restart_spread < 0:
+            raise ValueError("pair_size and restart_spread must be >= 0")
         if self.max_stall < 0 or self.kick_size < 1 or self.kick_patience < 1 or self.max_rounds < 0:
             raise ValueError("max_stall, max_rounds >= 0 and kick_size, kick_patience >= 1 are required")
         if not 0 < self.kick_max_fraction <= 1:
@@ -166,10 +172,21 @@ class _Search:
                     reason = self._descend(smoothing=True)
 
     def _restart_levels(self) -> np.ndarray:
-        """A fresh start: alternately a random rounding of the anchor point (when there is one) and uniform levels."""
-        if self.anchor is not None and self.restarts % 2 == 1:
-            return randomized_rounding(self.problem, self.anchor, self.ctx.rng)
-        return (self.ctx.rng.random(self.problem.shape[1]) * self.problem.sizes).astype(np.int64)
+        """A fresh start: alternately a random rounding of the anchor point and random levels near its rounding.
+
+        Without an anchor the levels are uniform. Near the anchor means within ``restart_spread``
+        levels: on large domains a uniform point is far from every good one.
+        """
+        rng, sizes = self.ctx.rng, self.problem.sizes
+        if self.anchor is None:
+            return (rng.random(sizes.size) * sizes).astype(np.int64)
+        if self.restarts % 2 == 1:
+            return randomized_rounding(self.problem, self.anchor, rng)
+        from dopt.dmmv.relax import round_to_domain
+
+        spread = self.opts.restart_spread
+        centre = round_to_domain(self.problem, self.anchor)
+        return np.clip(centre + rng.integers(-spread, spread + 1, size=sizes.size), 0, sizes - 1)
 
     def _keep_if_best(self) -> None:
         value = self.state.objective()
