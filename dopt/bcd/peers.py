@@ -1,10 +1,11 @@
 """Lasso / L1-logistic head-to-head: bcd.lasso vs scikit-learn, skglm and celer, one stopping rule for all.
 
-Every solver (best of ``repeats`` timed runs, after an untimed warm-up) is asked for a duality
-gap <= target * gap(0) in dopt's scaling (sum of losses + l1 ||x||_1). Peers have their own
-stopping rules and scalings (mean losses, absolute KKT), so each peer runs with its own tolerance
-tightened tenfold until dopt's gap function confirms the target; the time reported is that run's.
-The peers are imported only when called; :func:`installed` says which are there.
+Every solver (best of ``repeats`` timed runs, more for runs under MIN_TIMED_S, after an untimed
+warm-up) is asked for a duality gap <= target * gap(0) in dopt's scaling (sum of losses +
+l1 ||x||_1). Peers have their own stopping rules and scalings (mean losses, absolute KKT), so
+each peer runs with its own tolerance tightened tenfold until dopt's gap function confirms the
+target; the time reported is that run's. The peers are imported only when called; :func:`installed`
+says which are there.
 """
 
 from __future__ import annotations
@@ -25,6 +26,12 @@ PEERS = ("scikit-learn", "skglm", "celer")
 MODULES = {"scikit-learn": "sklearn", "skglm": "skglm", "celer": "celer"}
 REPEATS = 3  # each timing is the best of this many runs (the machine may be shared)
 GIVE_UP_S = 60.0  # a peer run longer than this ends its tolerance search
+MIN_TIMED_S = 0.25  # runs shorter than this are repeated more often (up to 100 times), for dopt and peers alike
+
+
+def runs_for(seconds: float, repeats: int) -> int:
+    """Timed runs for a solve of ``seconds``: ``repeats``, or more when a few millisecond runs would be all noise."""
+    return max(repeats, min(100, int(MIN_TIMED_S / max(seconds, 1e-6))))
 
 
 @dataclass
@@ -119,7 +126,7 @@ def run_peer(
             note = "diverged" if not rel <= 1.0 else f"over {give_up_s:.0f} s"
             return Run(peer, seconds, problem.objective(x), rel, tol, note=note)
         if rel <= target:
-            for _ in range(repeats - 1):
+            for _ in range(runs_for(seconds, repeats) - 1):
                 t0 = time.perf_counter()
                 fit(peer, problem, tol)
                 seconds = min(seconds, time.perf_counter() - t0)
@@ -136,12 +143,13 @@ def run_dopt(problem: BCDProblem, target: float, *, repeats: int = REPEATS, **op
     from dopt.core.solve import solve
 
     solve(problem, "bcd.lasso", tol=target, **options)
-    seconds = np.inf
-    for _ in range(repeats):
+    times: list[float] = []
+    while len(times) < (runs_for(times[0], repeats) if times else 1):
         t0 = time.perf_counter()
         fresh = BCDProblem(loss=problem.loss, A=problem.A, b=problem.b, l1=problem.l1, l2=problem.l2)
         res = solve(fresh, "bcd.lasso", tol=target, **options)
-        seconds = min(seconds, time.perf_counter() - t0)
+        times.append(time.perf_counter() - t0)
+    seconds = min(times)
     rel = gap_of(problem, res.x) / initial_gap(problem)
     note = "" if rel <= target else f"target not reached ({res.status})"
     return Run("dopt bcd.lasso", seconds, res.objective, rel, note=note)
