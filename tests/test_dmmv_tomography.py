@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 import itertools
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -199,3 +201,15 @@ def test_refine_boundaries_checks_its_arguments() -> None:
     inst = make_instance(TomographySpec(size=8, angles=4, levels=2))
     with pytest.raises(ValueError, match="rounds"):
         refine_boundaries(inst, inst.truth, rounds=0)
+
+
+def test_example_script_runs_and_the_boundary_search_never_raises_the_max_residual() -> None:
+    path = Path(__file__).resolve().parents[1] / "examples" / "dmmv_tomography.py"
+    spec = importlib.util.spec_from_file_location("dmmv_tomography_example", path)
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    argv = ["--size", "16", "--angles", "8", "--levels", "2", "--noise", "20", "--time-limit", "1"]
+    rows = example.main([*argv, "--sart-iterations", "100"])
+    assert set(rows) == {"truth", "SART + rounding", "dmmv.local", "dmmv boundary"}
+    assert rows["dmmv boundary"]["max_residual"] <= rows["SART + rounding"]["max_residual"] + 1e-9
+    assert rows["dmmv.local"]["max_residual"] <= rows["SART + rounding"]["max_residual"] + 1e-9
