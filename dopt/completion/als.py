@@ -64,7 +64,8 @@ def solve_als(problem: CompletionProblem, opts: ALSOptions, ctx: SolveContext) -
             raise MethodError("completion.als: the Dask row blocks run on CPU workers; use device='cpu'")
         with dask_client(opts.workers or 1, opts.scheduler) as client:
             blocks = opts.blocks or 4 * max(len(client.scheduler_info()["workers"]), 1)
-            return run_altmin(problem, ctx, blocked_exact(client, blocks), clip=opts.clip, **settings)
+            make = blocked_exact(client, blocks, threads=None if opts.scheduler else 1)
+            return run_altmin(problem, ctx, make, clip=opts.clip, **settings)
     make = device_solver("exact") if ctx.device == "gpu" else _cpu_exact
     return run_altmin(problem, ctx, make, clip=opts.clip, **settings)
 

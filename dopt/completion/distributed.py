@@ -16,7 +16,7 @@ import numpy as np
 
 from dopt.completion import kernels
 from dopt.completion.altmin import MakeSolver, RowSolver
-from dopt.core.batch import ONE_THREAD
+from dopt.core.batch import ONE_THREAD, thread_limit
 from dopt.core.errors import MethodError
 
 
@@ -38,8 +38,12 @@ def dask_client(workers: int, scheduler: str | None) -> Iterator[Any]:
         yield client
 
 
-def blocked_exact(client: Any, blocks: int) -> MakeSolver:
-    """A MakeSolver whose row updates run as ``blocks`` Dask tasks per half-sweep."""
+def blocked_exact(client: Any, blocks: int, threads: int | None = None) -> MakeSolver:
+    """A MakeSolver whose row updates run as ``blocks`` Dask tasks per half-sweep, each on at most ``threads`` threads.
+
+    dopt's own local cluster passes 1: its workers' environment comes too late when the
+    parent is a script that already imported Numba (see ``dopt.core.batch.thread_limit``).
+    """
 
     def make(ptr: np.ndarray, idx: np.ndarray) -> RowSolver:
         bounds = np.linspace(0, ptr.size - 1, min(blocks, ptr.size - 1) + 1).astype(np.int64)
@@ -49,7 +53,7 @@ def blocked_exact(client: Any, blocks: int) -> MakeSolver:
         def solve(y: np.ndarray, W: np.ndarray, lam: np.ndarray, X: np.ndarray) -> np.ndarray:
             fixed = client.scatter(W, broadcast=True)
             futures = [
-                client.submit(_solve_block, view, y[ptr[a] : ptr[b]], fixed, lam[a:b], X[a:b], pure=False)
+                client.submit(_solve_block, view, y[ptr[a] : ptr[b]], fixed, lam[a:b], X[a:b], threads, pure=False)
                 for (a, b), view in zip(spans, views, strict=True)
             ]
             sse = np.zeros(ptr.size - 1)
@@ -63,9 +67,15 @@ def blocked_exact(client: Any, blocks: int) -> MakeSolver:
 
 
 def _solve_block(
-    view: tuple[np.ndarray, np.ndarray], y: np.ndarray, W: np.ndarray, lam: np.ndarray, X: np.ndarray
+    view: tuple[np.ndarray, np.ndarray],
+    y: np.ndarray,
+    W: np.ndarray,
+    lam: np.ndarray,
+    X: np.ndarray,
+    threads: int | None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The exact ridge solutions of one block of rows and their squared errors (runs on a worker)."""
     ptr, idx = view
     out = np.array(X, copy=True)
-    return out, kernels.exact_rows(ptr, idx, y, W, lam, out)
+    with thread_limit(threads):
+        return out, kernels.exact_rows(ptr, idx, y, W, lam, out)
