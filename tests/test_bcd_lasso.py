@@ -135,6 +135,19 @@ def test_screening_and_anderson_do_not_change_the_answer() -> None:
     assert abs(relative(fast.objective, base.objective)) <= 1e-10
 
 
+def test_anderson_speeds_up_sparse_l1_logistic_without_changing_the_answer() -> None:
+    from dopt.bcd.bench import correlated_sparse, synthetic_problem
+
+    problem = synthetic_problem(correlated_sparse(200, 1000, 0.02), "logistic", 0.01)
+    plain = dopt.solve(problem, "bcd.lasso", tol=1e-10, anderson=False)
+    fast = dopt.solve(problem, "bcd.lasso", tol=1e-10)
+    for res in (plain, fast):
+        assert res.status == "converged"
+        assert kkt(problem, res.x) <= 1e-5 * problem.l1
+    assert abs(relative(fast.objective, plain.objective)) <= 1e-10
+    assert fast.extras["epochs"] < 0.5 * plain.extras["epochs"]
+
+
 @pytest.mark.parametrize("selection", ["gs", "gsl", "gsq", "cyclic"])
 @pytest.mark.parametrize("update", ["gradient", "matrix"])
 @pytest.mark.parametrize("partition", ["sorted", "variable"])

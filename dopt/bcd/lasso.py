@@ -7,8 +7,8 @@ closest to violating their optimality condition (smallest
 (l1 - |a_j' theta|) / ||a_j||, a Gauss-Southwell-type rule on the dual), of
 size max(p0, 2 |support|), never shrinking. The working-set subproblem is
 solved to 0.3 times the outer KKT violation: by cyclic CD with Anderson
-extrapolation (least squares) or by proximal Newton with CD inner solves and
-backtracking (logistic). On a dense A whose working set is no wider than A is
+extrapolation (least squares) or by proximal Newton with CD inner solves
+(Anderson-extrapolated on sparse A) and backtracking (logistic). On a dense A whose working set is no wider than A is
 tall, both run on the working set's Gram matrix (weighted by the Newton
 curvature for logistic), so a CD epoch costs O(m^2) instead of O(nm), the
 precompute idea of scikit-learn and glmnet applied per working set. It stops
@@ -52,7 +52,9 @@ class LassoOptions:
     max_epochs: int = option(100_000, "CD epochs (least squares) or Newton steps (logistic) per working set")
     p0: int = option(10, "smallest working set")
     screening: bool = option(True, "discard features with the gap-safe sphere test")
-    anderson: bool = option(True, "Anderson extrapolation of the CD iterates (least squares)")
+    anderson: bool = option(
+        True, "Anderson extrapolation of the CD iterates (least squares, sparse logistic Newton models)"
+    )
     gram: Literal["auto", "on", "off"] = option(
         "auto", "dense A: solve working sets on their Gram matrix (auto: when no wider than A is tall)"
     )
@@ -101,10 +103,10 @@ def one_blas_thread(A: Any) -> Iterator[None]:
 
 @dataclass(frozen=True)
 class Design:
-    """A as the kernels read it (CSC parts, or column-major values with empty indices when dense) and its squared
+    """A as the kernels read it (CSC parts, or column-major values with indices None when dense) and its squared
     column norms, shared by every solve on the same matrix (paths)."""
 
-    csc: tuple[np.ndarray, np.ndarray, np.ndarray]
+    csc: tuple[np.ndarray, np.ndarray | None, np.ndarray]
     sq: np.ndarray
 
     @classmethod
@@ -120,7 +122,7 @@ class Design:
         F = np.asfortranarray(A, dtype=np.float64)
         n, p = F.shape
         indptr = np.arange(0, n * p + 1, n, dtype=np.int64)
-        return cls((F.ravel(order="F"), np.empty(0, dtype=np.int32), indptr), np.einsum("ij,ij->j", F, F))
+        return cls((F.ravel(order="F"), None, indptr), np.einsum("ij,ij->j", F, F))
 
 
 class _LassoSolver:

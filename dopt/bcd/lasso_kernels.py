@@ -1,8 +1,10 @@
 """Numba kernels of bcd.lasso: one outer round (correlations, gap, screening, working set) and the working-set solvers.
 
-A is passed as CSC (data, indices, indptr). A dense A is passed as its column-major values with an empty
-``indices`` (column j is data[indptr[j]:indptr[j + 1]]); dense rounds use BLAS for A'v and, when the working
-set is no wider than A is tall, solve on the working set's Gram matrix so that a CD epoch costs O(m^2), not O(nm).
+A is passed as CSC (data, indices, indptr). A dense A is passed as its column-major values with ``indices`` None
+(column j is data[indptr[j]:indptr[j + 1]]): Numba compiles the dense and sparse versions of every kernel apart
+and prunes the other branch, so the sparse inner loops carry no dense test. Dense rounds use BLAS for A'v and,
+when the working set is no wider than A is tall, solve on the working set's Gram matrix so that a CD epoch costs
+O(m^2), not O(nm).
 """
 
 from __future__ import annotations
@@ -33,10 +35,10 @@ def _kkt(grad: float, xj: float, l1: float) -> float:
 
 @njit(cache=True)
 def _dot(data, indices, indptr, j, v):
-    """a_j . v for a CSC or dense (empty ``indices``) column."""
+    """a_j . v for a CSC or dense (``indices`` None) column."""
     start, end = indptr[j], indptr[j + 1]
     s = 0.0
-    if indices.shape[0] == 0:
+    if indices is None:
         for e in range(start, end):
             s += data[e] * v[e - start]
     else:
@@ -50,7 +52,7 @@ def _dot_sum(data, indices, indptr, j, u, w, v):
     """a_j . (u + w * v) (elementwise products) for a CSC or dense column."""
     start, end = indptr[j], indptr[j + 1]
     s = 0.0
-    if indices.shape[0] == 0:
+    if indices is None:
         for e in range(start, end):
             i = e - start
             s += data[e] * (u[i] + w[i] * v[i])
@@ -62,24 +64,28 @@ def _dot_sum(data, indices, indptr, j, u, w, v):
 
 
 @njit(cache=True)
-def _weighted_sq(data, indices, indptr, j, w):
-    """sum_i w_i a_ij^2 for a CSC or dense column."""
+def _grad_curv(data, indices, indptr, j, dz, w):
+    """(a_j . dz, sum_i w_i a_ij^2) in one pass over a CSC or dense column."""
     start, end = indptr[j], indptr[j + 1]
-    s = 0.0
-    if indices.shape[0] == 0:
+    g, h = 0.0, 0.0
+    if indices is None:
         for e in range(start, end):
-            s += data[e] * data[e] * w[e - start]
+            i = e - start
+            g += data[e] * dz[i]
+            h += data[e] * data[e] * w[i]
     else:
         for e in range(start, end):
-            s += data[e] * data[e] * w[indices[e]]
-    return s
+            i = indices[e]
+            g += data[e] * dz[i]
+            h += data[e] * data[e] * w[i]
+    return g, h
 
 
 @njit(cache=True)
 def _axpy(data, indices, indptr, j, a, v):
     """v += a * a_j."""
     start, end = indptr[j], indptr[j + 1]
-    if indices.shape[0] == 0:
+    if indices is None:
         for e in range(start, end):
             v[e - start] += a * data[e]
     else:
@@ -147,7 +153,7 @@ def gap_round(data, indices, indptr, b, x, state, alive, corr, l1, l2, ls):
     ``state`` is the residual b - Ax (least squares) or the predictor Ax (logistic).
     """
     n, p = b.shape[0], x.shape[0]
-    dense = indices.shape[0] == 0 and data.shape[0] > 0
+    dense = indices is None
     if ls:
         v = state
     else:
@@ -238,7 +244,7 @@ def ws_round(data, indices, indptr, b, x, state, alive, corr, sq, col_norm, l1, 
     max_epochs, anderson, screening, gram = opts
     ws, worst = _working_set(x, alive, corr, col_norm, l1, gap, scale, ls, p0, ws_size, screening != 0)
     m, n = ws.shape[0], b.shape[0]
-    dense = indices.shape[0] == 0 and data.shape[0] > 0
+    dense = indices is None
     use_gram = dense and m <= GRAM_MAX and (gram == 2 or (gram == 1 and m <= n))
     tol = 0.3 * worst
     if use_gram:
@@ -250,7 +256,7 @@ def ws_round(data, indices, indptr, b, x, state, alive, corr, sq, col_norm, l1, 
         return m, logistic_gram(Aw, b, ws, x, state, l1, tol, max_epochs)
     if ls:
         return m, lasso_ws(data, indices, indptr, b, ws, x, state, sq, l1, l2, tol, max_epochs, anderson)
-    return m, logistic_ws(data, indices, indptr, b, ws, x, state, l1, tol, max_epochs)
+    return m, logistic_ws(data, indices, indptr, b, ws, x, state, l1, tol, max_epochs, anderson)
 
 
 @njit(cache=True)
@@ -439,10 +445,39 @@ def _line_search(y, ws, x, z, delta, Xd, l1):
 
 
 @njit(cache=True)
-def logistic_ws(data, indices, indptr, y, ws, x, z, l1, tol, max_newton):
+def _model_value(dz, w, Xd, x, ws, delta, l1):
+    """The proximal-Newton model dz . Xd + 1/2 sum w Xd^2 + l1 ||x_ws + delta||_1 (constant terms dropped)."""
+    s = 0.0
+    for start in range(0, Xd.shape[0], 256):
+        part = 0.0
+        for i in range(start, min(start + 256, Xd.shape[0])):
+            part += Xd[i] * (dz[i] + 0.5 * w[i] * Xd[i])
+        s += part
+    for k in range(ws.shape[0]):
+        s += l1 * abs(x[ws[k]] + delta[k])
+    return s
+
+
+@njit(cache=True)
+def _extrapolate_step(last, last_Xd, K, dz, w, x, ws, l1, delta, Xd):
+    """Replace (delta, Xd) by their Anderson extrapolation from the stored epochs when it lowers the model."""
+    c = _anderson(last, K)
+    d_acc = np.zeros(delta.shape[0])
+    X_acc = np.zeros(Xd.shape[0])
+    for k in range(K):
+        d_acc += c[k] * last[k + 1]
+        X_acc += c[k] * last_Xd[k + 1]
+    if _model_value(dz, w, X_acc, x, ws, d_acc, l1) < _model_value(dz, w, Xd, x, ws, delta, l1):
+        delta[:] = d_acc
+        Xd[:] = X_acc
+
+
+@njit(cache=True)
+def logistic_ws(data, indices, indptr, y, ws, x, z, l1, tol, max_newton, anderson):
     """Proximal Newton on ``ws`` for sum log(1 + exp(-y z)) + l1 ||x||_1 (z = Ax kept exact).
 
-    Each Newton step solves the L1-regularised quadratic model by cyclic CD, then backtracks on the objective.
+    Each Newton step solves the L1-regularised quadratic model by cyclic CD (with Anderson extrapolation of the
+    step every K + 1 epochs when ``anderson``), then backtracks on the objective.
     Stops when the KKT violation on ws is <= tol; returns the number of CD epochs run.
     """
     n = z.shape[0]
@@ -452,20 +487,24 @@ def logistic_ws(data, indices, indptr, y, ws, x, z, l1, tol, max_newton):
     h = np.empty(m)
     delta = np.zeros(m)
     Xd = np.zeros(n)
+    K = ANDERSON_K
+    last = np.empty((K + 1, m))
+    last_Xd = np.empty((K + 1, n))
     epochs = 0
     for _ in range(max_newton):
         _newton_weights(y, z, dz, w)
         worst = 0.0
         for k in range(m):
             j = ws[k]
-            h[k] = _weighted_sq(data, indices, indptr, j, w)
-            worst = max(worst, _kkt(_dot(data, indices, indptr, j, dz), x[j], l1))
+            g, h[k] = _grad_curv(data, indices, indptr, j, dz, w)
+            worst = max(worst, _kkt(g, x[j], l1))
         if worst <= tol:
             return epochs
         delta[:] = 0.0
         Xd[:] = 0.0
         inner_tol = 0.3 * worst
         full = True  # alternate: sweeps over the coordinates that are nonzero, then one full sweep to confirm
+        stored = 0
         for _inner in range(MAX_INNER):
             epochs += 1
             change = 0.0
@@ -487,6 +526,13 @@ def logistic_ws(data, indices, indptr, y, ws, x, z, l1, tol, max_newton):
                 full = True
             else:
                 full = False
+            if anderson:
+                last[stored] = delta
+                last_Xd[stored] = Xd
+                stored += 1
+                if stored == K + 1:
+                    stored = 0
+                    _extrapolate_step(last, last_Xd, K, dz, w, x, ws, l1, delta, Xd)
         if not _line_search(y, ws, x, z, delta, Xd, l1):
             return epochs
     return epochs
