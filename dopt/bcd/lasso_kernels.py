@@ -272,6 +272,15 @@ def _anderson(last, K):
 
 
 @njit(cache=True)
+def _mix(c, last):
+    """The extrapolated point sum_k c_k last[k + 1] of the Anderson weights ``c``."""
+    out = np.zeros(last.shape[1])
+    for k in range(c.shape[0]):
+        out += c[k] * last[k + 1]
+    return out
+
+
+@njit(cache=True)
 def _ls_epoch(data, indices, indptr, ws, x, r, lips, l1, l2):
     """One cyclic CD epoch on the working set (r = b - Ax kept exact); returns the largest KKT violation seen."""
     worst = 0.0
@@ -319,10 +328,7 @@ def lasso_ws(data, indices, indptr, b, ws, x, r, lips, l1, l2, tol, max_epochs, 
         stored += 1
         if stored == K + 1:
             stored = 0
-            c = _anderson(last, K)
-            x_acc = np.zeros(m)
-            for k in range(K):
-                x_acc += c[k] * last[k + 1]
+            x_acc = _mix(_anderson(last, K), last)
             r_try[:] = b
             for i in range(m):
                 if x_acc[i] != 0.0:
@@ -391,10 +397,7 @@ def lasso_gram(Aw, ws, x, r, l1, l2, tol, max_epochs, anderson):
         stored += 1
         if stored == K + 1:
             stored = 0
-            w = _anderson(last, K)
-            x_acc = np.zeros(m)
-            for k in range(K):
-                x_acc += w[k] * last[k + 1]
+            x_acc = _mix(_anderson(last, K), last)
             if _gram_value(G, c0, rr0, x_acc - x0, x_acc, l1, l2) < _gram_value(G, c0, rr0, xs - x0, xs, l1, l2):
                 xs[:] = x_acc
                 c[:] = c0 - G @ (xs - x0)
@@ -462,11 +465,7 @@ def _model_value(dz, w, Xd, x, ws, delta, l1):
 def _extrapolate_step(last, last_Xd, K, dz, w, x, ws, l1, delta, Xd):
     """Replace (delta, Xd) by their Anderson extrapolation from the stored epochs when it lowers the model."""
     c = _anderson(last, K)
-    d_acc = np.zeros(delta.shape[0])
-    X_acc = np.zeros(Xd.shape[0])
-    for k in range(K):
-        d_acc += c[k] * last[k + 1]
-        X_acc += c[k] * last_Xd[k + 1]
+    d_acc, X_acc = _mix(c, last), _mix(c, last_Xd)
     if _model_value(dz, w, X_acc, x, ws, d_acc, l1) < _model_value(dz, w, Xd, x, ws, delta, l1):
         delta[:] = d_acc
         Xd[:] = X_acc
