@@ -467,3 +467,16 @@ def test_manifest_reads_a_problem_from_a_libsvm_file():
     bundled = dopt.load(Path(__file__).parents[1] / "problems/bcd/small-logistic.toml")
     X = read_array(Path(__file__).parents[1] / "problems/bcd/small-logistic.svm", name="X")
     np.testing.assert_allclose(X.toarray(), sp.csr_array(bundled.A).toarray())
+
+
+def test_bundled_problems_found_from_an_installed_copy_run_in_a_clone(tmp_path, monkeypatch):
+    """An installed (non-editable) dopt finds the clone's problems/ from the current directory, else says why."""
+    from dopt.core import io
+
+    monkeypatch.setattr(io, "__file__", str(tmp_path / "site-packages" / "dopt" / "core" / "io.py"))
+    clone = tmp_path / "clone"
+    (clone / "problems" / "bcd").mkdir(parents=True)
+    monkeypatch.chdir(clone)
+    assert io.bundled_problems("bcd") == clone / "problems" / "bcd"
+    with pytest.raises(FormatError, match=r"problems/quant.*root of a dopt clone"):
+        io.bundled_problems("quant")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
@@ -17,9 +16,8 @@ import scipy.sparse as sp
 from dopt.bcd.peers import MODULES, PEERS, Run, lambda_max, run_dopt, run_peer
 from dopt.bcd.problem import BCDProblem
 from dopt.bench.suite import Case, Entry, Outcome
-from dopt.core.io import load
+from dopt.core.io import bundled_problems, load
 
-BUNDLED = Path(__file__).resolve().parents[2] / "problems" / "bcd"
 TARGET = 1e-6
 # bundled scikit-learn datasets: (rows, features), for the time-vs-size plot before they are loaded
 DATASETS = {"diabetes": (442, 10), "breast_cancer": (569, 30), "digits": (1797, 64)}
@@ -82,7 +80,7 @@ def cases(suite: str, device: str = "auto") -> list[Case]:
     repeats, give_up = TIMING[suite]
     out = []
     for name in files:
-        problem = load(BUNDLED / f"{name}.toml")
+        problem = load(bundled_problems("bcd") / f"{name}.toml")
         size = problem.A.shape[0] * problem.A.shape[1]
         out.append(_case(name, size, lambda problem=problem: problem, (), repeats, give_up))
     for name, frac in datasets:

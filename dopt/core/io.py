@@ -27,6 +27,19 @@ MANIFEST_KEYS = {"kind", "name", "description", "params", "data", "solve"}
 SOLVE_TYPES = {"method": str, "time_limit": (int, float), "seed": int, "device": str, "options": dict}
 
 
+def bundled_problems(family: str) -> Path:
+    """The folder of a family's bundled problem files: the source checkout's, else ``./problems`` (a clone's root).
+
+    The files sit in the repository, not in the installed package, so an installed dopt finds them when run from
+    the clone it was installed from.
+    """
+    for root in (Path(__file__).resolve().parents[2], Path.cwd()):
+        folder = root / "problems" / family
+        if folder.is_dir():
+            return folder
+    raise FormatError(f"problems/{family}: bundled problem files not found; run from the root of a dopt clone")
+
+
 def load(path: str | Path, kind: str | None = None, **params: Any) -> Problem:
     """Read a problem file (``.toml`` manifest or self-contained ``.npz``).
 

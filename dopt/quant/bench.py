@@ -8,15 +8,13 @@ torch and CUDA; it is marked as the peer.
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
 import numpy as np
 
 from dopt.bench.suite import Case, Entry, Outcome
-from dopt.core.io import load
+from dopt.core.io import bundled_problems, load
 from dopt.quant.problem import QuantProblem
 
-BUNDLED = Path(__file__).resolve().parents[2] / "problems" / "quant"
 SUITES = {"smoke": (3,), "quick": (3, 4), "full": (2, 3, 4)}
 
 
@@ -40,7 +38,10 @@ def _entry(label: str, problem: QuantProblem, method: str, device: str = "cpu", 
 
 def cases(suite: str, device: str = "auto") -> list[Case]:
     """Each bundled layer (a random one for ``smoke``) at the suite's bit widths."""
-    layers = [_random_layer()] if suite == "smoke" else [load(p) for p in sorted(BUNDLED.glob("*.toml"))]
+    if suite == "smoke":
+        layers = [_random_layer()]
+    else:
+        layers = [load(path) for path in sorted(bundled_problems("quant").glob("*.toml"))]
     out = []
     for base in layers:
         for bits in SUITES[suite]:
