@@ -135,6 +135,21 @@ def test_screening_and_anderson_do_not_change_the_answer() -> None:
     assert abs(relative(fast.objective, base.objective)) <= 1e-10
 
 
+def test_sparse_lasso_with_active_sweeps_matches_the_gram_solve() -> None:
+    """Wide sparse Lasso at lmax/100 (most working-set columns stay zero, so the CD sweeps only the nonzero ones
+    between full epochs) reaches the optimum of the dense Gram-matrix solve, which always sweeps every column."""
+    from dopt.bcd.bench import correlated_sparse, synthetic_problem
+
+    problem = synthetic_problem(correlated_sparse(300, 1200, 0.02), "least_squares", 0.01)
+    sparse = dopt.solve(problem, "bcd.lasso", tol=1e-12)
+    dense = BCDProblem(loss="least_squares", A=problem.A.toarray(), b=problem.b, l1=problem.l1)
+    gram = dopt.solve(dense, "bcd.lasso", tol=1e-12, gram="on")
+    assert sparse.status == gram.status == "converged"
+    assert 0 < sparse.extras["support"] < problem.n_features // 4
+    assert kkt(problem, sparse.x) <= 1e-6 * problem.l1
+    assert abs(relative(sparse.objective, gram.objective)) <= 1e-11
+
+
 def test_anderson_speeds_up_sparse_l1_logistic_without_changing_the_answer() -> None:
     from dopt.bcd.bench import correlated_sparse, synthetic_problem
 
