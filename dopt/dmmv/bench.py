@@ -1,4 +1,4 @@
-"""DMMV's benchmark suite: dmmv.local against HiGHS and CP-SAT at equal time limits, and rounding of the LP."""
+"""DMMV's benchmark suite: dmmv.local against HiGHS and CP-SAT, and rounding of the LP, all at equal time limits."""
 
 from __future__ import annotations
 
@@ -55,7 +55,7 @@ def cases(suite: str, device: str = "auto") -> list[Case]:
 def _case(problem: DMMVProblem, seconds: float, device: str) -> Case:
     entries = (
         solve_entry("dmmv.local", problem, "dmmv.local", time_limit=seconds, seed=1, device=device),
-        solve_entry("dmmv.round", problem, "dmmv.round"),
+        solve_entry("dmmv.round", problem, "dmmv.round", time_limit=seconds),
         solve_entry("HiGHS", problem, "dmmv.milp", peer=True, requires=("highspy",), time_limit=seconds),
         solve_entry("CP-SAT", problem, "dmmv.cpsat", peer=True, requires=("ortools",), time_limit=seconds),
     )
