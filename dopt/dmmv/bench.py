@@ -10,8 +10,9 @@ from dopt.dmmv.fir import FIRSpec, fir_problem, paper_spec
 from dopt.dmmv.problem import DMMVProblem
 
 LEVELS = 16
-# suite -> (off-grid sizes n, seconds per solver)
-OFF_GRID = {"smoke": ((12,), 1.0), "quick": ((50, 300), 5.0), "full": ((50, 300, 1000, 3000), 10.0)}
+# suite -> (off-grid sizes n, seconds per solver). The dense MILP peers stop being timed fairly above n = 1000:
+# building CP-SAT's model of the 9000 x 3000 instance alone ran past 7 minutes, outside any time limit.
+OFF_GRID = {"smoke": ((12,), 1.0), "quick": ((50, 300), 5.0), "full": ((50, 300, 1000), 10.0)}
 
 
 def off_grid_instance(n: int, seed: int = 0, rows_per_variable: int = 3, levels: int = LEVELS) -> DMMVProblem:
