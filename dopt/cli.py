@@ -207,7 +207,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
     """``dopt bench``: run the benchmark suite, write results.json, report.md and plots (and the README's tables)."""
     from dopt.bench import report, run_suite
 
-    results = run_suite(args.suite, args.family, device=args.device, progress=not args.quiet)
+    results = run_suite(
+        args.suite, args.family, device=args.device, progress=not args.quiet, on_row=report.row_logger(args.out)
+    )
     for path in report.write(results, args.out):
         logging.getLogger("dopt").info("dopt: wrote %s", path)
     text = report.markdown(results)

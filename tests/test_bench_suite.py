@@ -41,6 +41,29 @@ def test_smoke_suite_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture) -
         assert (out / "dmmv.png").stat().st_size > 1000
 
 
+def test_a_run_that_dies_before_its_report_keeps_every_measurement(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each measurement is logged to rows.jsonl as it is taken; the log goes once results.json is written."""
+    out = tmp_path / "bench"
+    argv = ["bench", "--suite", "smoke", "--family", "dmmv", "--out", str(out), "--quiet"]
+
+    def crash(results: dict, out: Path) -> list[Path]:
+        raise MemoryError("killed while plotting")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(report, "write", crash)
+        assert main(argv) == 1  # the CLI reports an internal error
+    logged = [json.loads(line) for line in (out / "rows.jsonl").read_text().splitlines()]
+    assert [row["label"] for row in logged] == ["dmmv.local", "dmmv.round", "HiGHS", "CP-SAT"]
+    assert all(row["instance"] == "off-grid-n12-s1" for row in logged) and logged[0]["quality"] > 0
+    assert main(argv) == 0
+    assert not (out / "rows.jsonl").exists()
+    assert [row["label"] for row in json.loads((out / "results.json").read_text())["rows"]] == [
+        row["label"] for row in logged
+    ]
+
+
 def test_ratio_and_bold_mark_where_dopt_wins() -> None:
     def fixed(quality: float | None) -> Entry:
         return Entry(str(quality), lambda: Outcome(quality, 1.0, "done"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from itertools import groupby
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,24 @@ def write(results: dict[str, Any], out: Path) -> list[Path]:
     written[0].write_text(json.dumps(results, indent=1, default=_json_default))
     written[1].write_text(markdown(results))
     written += plots(results, out)
+    (out / ROW_LOG).unlink(missing_ok=True)
     return written
+
+
+ROW_LOG = "rows.jsonl"  # one measurement per line while a run is in progress; removed once results.json is written
+
+
+def row_logger(out: Path) -> Callable[[dict[str, Any]], None]:
+    """A ``run_suite`` ``on_row`` that appends each measurement to ``out/rows.jsonl`` (started empty)."""
+    out.mkdir(parents=True, exist_ok=True)
+    log = out / ROW_LOG
+    log.write_text("")
+
+    def append(row: dict[str, Any]) -> None:
+        with log.open("a") as f:
+            f.write(json.dumps(row, default=_json_default) + "\n")
+
+    return append
 
 
 def markdown(results: dict[str, Any]) -> str:

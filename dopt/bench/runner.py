@@ -9,6 +9,7 @@ import os
 import platform
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 from dopt.bench.suite import Case, Entry, Outcome
@@ -26,9 +27,18 @@ def family_cases(family: str, suite: str, device: str = "auto") -> list[Case] | 
 
 
 def run_suite(
-    suite: str = "quick", families: list[str] | None = None, *, device: str = "auto", progress: bool = False
+    suite: str = "quick",
+    families: list[str] | None = None,
+    *,
+    device: str = "auto",
+    progress: bool = False,
+    on_row: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
-    """Run every case of ``suite`` for ``families`` (default: all); return the machine and the measurements."""
+    """Run every case of ``suite`` for ``families`` (default: all); return the machine and the measurements.
+
+    ``on_row`` receives each measurement as soon as it is taken (the CLI logs them, so a long run that dies
+    keeps what it measured).
+    """
     if suite not in SUITES:
         raise MethodError(f"unknown suite {suite!r}; suites: {', '.join(SUITES)}")
     chosen = list(families) if families else list(FAMILIES)
@@ -50,6 +60,8 @@ def run_suite(
             if bar is not None:
                 bar.set_description(f"{case.family} {case.instance} {entry.label}")
             rows.append(measure(case, entry))
+            if on_row is not None:
+                on_row(rows[-1])
             if bar is not None:
                 bar.update()
     if bar is not None:
