@@ -8,12 +8,14 @@ closest to violating their optimality condition (smallest
 size max(p0, 2 |support|), never shrinking. The working-set subproblem is
 solved to 0.3 times the outer KKT violation: by cyclic CD with Anderson
 extrapolation (least squares) or by proximal Newton with CD inner solves
-(Anderson-extrapolated on sparse A) and backtracking (logistic). On a dense A whose working set is no wider than A is
-tall, both run on the working set's Gram matrix (weighted by the Newton
-curvature for logistic), so a CD epoch costs O(m^2) instead of O(nm), the
-precompute idea of scikit-learn and glmnet applied per working set. It stops
-when the gap is below ``tol`` times the gap at x = 0. Each outer round is two
-Numba calls, so millisecond problems are not dominated by Python overhead.
+(Anderson-extrapolated on sparse A) and backtracking (logistic), sweeping
+only the nonzero coordinates between full sweeps. On a dense A whose working
+set is no wider than A is tall, both run on the working set's Gram matrix
+(weighted by the Newton curvature for logistic), so a CD epoch costs O(m^2)
+instead of O(nm), the precompute idea of scikit-learn and glmnet applied per
+working set. It stops when the gap is below ``tol`` times the gap at x = 0.
+Each outer round is two Numba calls, so millisecond problems are not
+dominated by Python overhead.
 """
 
 from __future__ import annotations

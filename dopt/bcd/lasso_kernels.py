@@ -323,13 +323,11 @@ def lasso_ws(data, indices, indptr, b, ws, x, r, lips, l1, l2, tol, max_epochs, 
     full = True
     for epoch in range(max_epochs):
         worst = _ls_epoch(data, indices, indptr, ws, x, r, lips, l1, l2, full)
-        if worst <= tol:
-            if full:
-                return epoch + 1
-            full = True
-            continue
-        full = False
-        if not anderson:
+        settled = worst <= tol
+        if settled and full:
+            return epoch + 1
+        full = settled  # the support settled: confirm with a full epoch; else keep to the support
+        if settled or not anderson:
             continue
         for i in range(m):
             last[stored, i] = x[ws[i]]
@@ -527,12 +525,10 @@ def logistic_ws(data, indices, indptr, y, ws, x, z, l1, tol, max_newton, anderso
                 if step != 0.0:
                     delta[k] += step
                     _axpy(data, indices, indptr, j, step, Xd)
-            if change <= inner_tol:
-                if full:
-                    break
-                full = True
-            else:
-                full = False
+            settled = change <= inner_tol
+            if settled and full:
+                break
+            full = settled
             if anderson:
                 last[stored] = delta
                 last_Xd[stored] = Xd

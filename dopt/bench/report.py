@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 README_START, README_END = "<!-- dopt bench: start -->", "<!-- dopt bench: end -->"
+ROW_LOG = "rows.jsonl"  # one measurement per line while a run is in progress; removed once results.json is written
 TIE = 1e-9  # relative difference below which dopt's quality matches a peer's (same iterates, other rounding)
 
 
@@ -22,9 +23,6 @@ def write(results: dict[str, Any], out: Path) -> list[Path]:
     written += plots(results, out)
     (out / ROW_LOG).unlink(missing_ok=True)
     return written
-
-
-ROW_LOG = "rows.jsonl"  # one measurement per line while a run is in progress; removed once results.json is written
 
 
 def row_logger(out: Path) -> Callable[[dict[str, Any]], None]:
