@@ -10,16 +10,16 @@ be worse than GPTQ with act-order, and the issue's goals are asserted.
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 import dopt
+from dopt.core.io import bundled_problems
 from dopt.quant import QuantProblem
 from dopt.quant.cd import CDState
 
-LAYERS = sorted((Path(__file__).resolve().parents[1] / "problems" / "quant").glob("*.toml"))
+LAYERS = sorted(bundled_problems("quant").glob("*.toml"))
 Q = 256
 
 
