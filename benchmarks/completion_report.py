@@ -73,8 +73,11 @@ def recovery(args: argparse.Namespace) -> list[dict]:
     return rows
 
 
-def update_seconds(problem: CompletionProblem, method: str, repeats: int = 3) -> float:
-    """Seconds of the row and column updates of one sweep alone (least disturbed of ``repeats``)."""
+def update_seconds(problem: CompletionProblem, method: str, repeats: int = 3, single: bool = False) -> float:
+    """Seconds of the row and column updates of one sweep alone (least disturbed of ``repeats``).
+
+    ``single``: fast's passes in float32, as its sweeps run until they stall (precision="mixed").
+    """
     omega = Omega(problem)
     rng = np.random.default_rng(0)
     m, n = problem.shape
@@ -88,8 +91,9 @@ def update_seconds(problem: CompletionProblem, method: str, repeats: int = 3) ->
             kernels.exact_rows(omega.row_ptr, omega.cols_by_row, omega.values, V, lam_r, U)
             kernels.exact_rows(omega.col_ptr, omega.rows_by_col, omega.values_by_col, U, lam_c, V)
         else:
-            kernels.cg_rows(omega.row_ptr, omega.cols_by_row, omega.values, V, lam_r, U, 3, True)
-            kernels.cg_rows(omega.col_ptr, omega.rows_by_col, omega.values_by_col, U, lam_c, V, 3, True)
+            work = np.float32 if single else np.float64
+            kernels.cg_rows(omega.row_ptr, omega.cols_by_row, omega.values, V.astype(work), lam_r, U, 3, True)
+            kernels.cg_rows(omega.col_ptr, omega.rows_by_col, omega.values_by_col, U.astype(work), lam_c, V, 3, True)
         times.append(time.perf_counter() - start)
     return min(times)
 
@@ -105,6 +109,8 @@ def complexity(args: argparse.Namespace) -> list[dict]:
                 res = dopt.solve(problem, method, max_sweeps=4, tol=0, **extra)
                 row = {"method": method, "n": n, "density": density, "nnz": problem.nnz, "k": k}
                 row.update(seconds=sweep_seconds(res.history), update=update_seconds(problem, method))
+                if method == "completion.fast":
+                    row["update_single"] = update_seconds(problem, method, single=True)
                 rows.append(row)
                 print(f"complexity {method} n={n} density={density} k={k}: {row['seconds']:.3f} s/sweep, "
                       f"updates {row['update']:.3f} s")  # fmt: skip
@@ -116,8 +122,12 @@ def slopes(rows: list[dict]) -> dict[str, float]:
     out = {}
     for method in ("completion.als", "completion.fast"):
         for density in sorted({r["density"] for r in rows}):
-            for measure in ("seconds", "update"):
-                pts = sorted((r["k"], r[measure]) for r in rows if r["method"] == method and r["density"] == density)
+            for measure in ("seconds", "update", "update_single"):
+                pts = sorted(
+                    (r["k"], r[measure])
+                    for r in rows
+                    if r["method"] == method and r["density"] == density and measure in r
+                )
                 if len(pts) >= 2:
                     x, y = np.log([p[0] for p in pts]), np.log([p[1] for p in pts])
                     key = f"{method} {measure}, density {density:g}"
@@ -265,10 +275,13 @@ def markdown(results: dict[str, Any]) -> str:
     if "complexity" in results:
         rows = results["complexity"]
         lines += [f"### Seconds per sweep (m = n = {rows[0]['n']}, least disturbed of 3)", ""]
-        lines += ["Whole sweep (updates + objective and RMSEs) and the row/column updates alone.", ""]
         lines += [
-            "| density | nnz | k | als sweep | fast sweep | als updates | fast updates | als / fast (updates) |",
-            "|---|---|---|---|---|---|---|---|",
+            "Whole sweep (updates + objective and RMSEs; fast's sweeps in float32, as before they stall) and the "
+            "row/column updates alone (fast's in float64 and in float32).",
+            "",
+            "| density | nnz | k | als sweep | fast sweep | als updates | fast updates | fast float32 updates "
+            "| als / fast float32 (updates) |",
+            "|---|---|---|---|---|---|---|---|---|",
         ]
         for density in sorted({r["density"] for r in rows}):
             for k in sorted({r["k"] for r in rows}):
@@ -276,7 +289,8 @@ def markdown(results: dict[str, Any]) -> str:
                 a, f = pick["completion.als"], pick["completion.fast"]
                 lines.append(
                     f"| {density:g} | {a['nnz']} | {k} | {a['seconds']:.3f} | {f['seconds']:.3f} | "
-                    f"{a['update']:.3f} | {f['update']:.3f} | {a['update'] / f['update']:.1f} |"
+                    f"{a['update']:.3f} | {f['update']:.3f} | {f['update_single']:.3f} | "
+                    f"{a['update'] / f['update_single']:.1f} |"
                 )
         lines += ["", "Log-log slope of seconds against k (1 = linear, 2 = quadratic):", ""]
         lines += [f"- {key}: {value:.2f}" for key, value in results["slopes"].items()]
@@ -351,10 +365,12 @@ def plot(rows: list[dict], path: Path) -> bool:
     except ImportError:
         return False
     fig, ax = plt.subplots(figsize=(5, 3.5))
-    for method, marker in (("completion.als", "o"), ("completion.fast", "s")):
+    curves = (("completion.als", "update", "o", "als"), ("completion.fast", "update", "s", "fast"))
+    curves += (("completion.fast", "update_single", "^", "fast float32"),)
+    for method, measure, marker, name in curves:
         for density in sorted({r["density"] for r in rows}):
-            pts = sorted((r["k"], r["update"]) for r in rows if r["method"] == method and r["density"] == density)
-            ax.loglog(*zip(*pts, strict=True), marker=marker, label=f"{method.split('.')[1]}, density {density:g}")
+            pts = sorted((r["k"], r[measure]) for r in rows if r["method"] == method and r["density"] == density)
+            ax.loglog(*zip(*pts, strict=True), marker=marker, label=f"{name}, density {density:g}")
     ax.set_xlabel("rank k")
     ax.set_ylabel("seconds per sweep (updates)")
     ax.legend(fontsize=7)

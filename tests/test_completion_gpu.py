@@ -51,13 +51,18 @@ SCRIPT = """
 import numpy as np, dopt
 from dopt.completion import low_rank
 problem, _, _ = low_rank(90, 70, 3, 0.3, noise=0.2, seed=1, lam=0.3, weighted_lambda=True, biases=True, validation=0.1)
-for method in ("completion.als", "completion.fast"):
-    cpu = dopt.solve(problem, method, device="cpu", max_sweeps=8, tol=0)
-    gpu = dopt.solve(problem, method, device="gpu", max_sweeps=8, tol=0)
+# float64 throughout: the same iterates to rounding; mixed: float32 passes, so agreement to float32 rounding
+for method, options, rtol in (
+    ("completion.als", {}, 1e-7),
+    ("completion.fast", {"precision": "double"}, 1e-7),
+    ("completion.fast", {"precision": "mixed"}, 1e-4),
+):
+    cpu = dopt.solve(problem, method, device="cpu", max_sweeps=8, tol=0, **options)
+    gpu = dopt.solve(problem, method, device="gpu", max_sweeps=8, tol=0, **options)
     assert gpu.device == "gpu", gpu.device
     for key in ("U", "V", "row_bias", "col_bias"):
-        np.testing.assert_allclose(gpu.x[key], cpu.x[key], rtol=1e-7, atol=1e-9, err_msg=method + key)
-    assert abs(gpu.objective - cpu.objective) <= 1e-9 * cpu.objective
+        np.testing.assert_allclose(gpu.x[key], cpu.x[key], rtol=rtol, atol=rtol * 1e-2, err_msg=method + key)
+    assert abs(gpu.objective - cpu.objective) <= rtol * 1e-2 * cpu.objective
 print("ok")
 """
 
@@ -69,11 +74,18 @@ def test_gpu_device_path_under_the_simulator_matches_cpu():
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("method", ["completion.als", "completion.fast"])
-def test_real_gpu_matches_cpu(method):
+@pytest.mark.parametrize(
+    ("method", "options", "rel"),
+    [
+        ("completion.als", {}, 1e-8),
+        ("completion.fast", {"precision": "double"}, 1e-8),
+        ("completion.fast", {"precision": "mixed"}, 1e-5),
+    ],
+)
+def test_real_gpu_matches_cpu(method, options, rel):
     problem, _, _ = low_rank(3000, 2000, 10, 0.05, noise=0.1, seed=2, lam=0.05, weighted_lambda=True, validation=0.1)
-    cpu = dopt.solve(problem, method, device="cpu", max_sweeps=10, tol=0)
-    gpu = dopt.solve(problem, method, device="gpu", max_sweeps=10, tol=0)
+    cpu = dopt.solve(problem, method, device="cpu", max_sweeps=10, tol=0, **options)
+    gpu = dopt.solve(problem, method, device="gpu", max_sweeps=10, tol=0, **options)
     assert gpu.device == "gpu"
-    assert gpu.objective == pytest.approx(cpu.objective, rel=1e-8)
-    assert gpu.extras["val_rmse"] == pytest.approx(cpu.extras["val_rmse"], rel=1e-8)
+    assert gpu.objective == pytest.approx(cpu.objective, rel=rel)
+    assert gpu.extras["val_rmse"] == pytest.approx(cpu.extras["val_rmse"], rel=rel)

@@ -63,6 +63,19 @@ def test_cg_row_solves_converge_to_lstsq_and_first_step_descends(jacobi):
             assert f(exact[r]) - 1e-12 <= f(one[r]) < f(np.zeros_like(one[r]))
 
 
+def test_float32_cg_passes_agree_with_float64_to_float32_rounding():
+    """Given W in float32 the CG kernel's passes over the entries run in float32; x stays float64."""
+    ptr, idx, y, W, lam = random_rows(8, d=7)
+    X0 = np.random.default_rng(1).normal(size=(ptr.size - 1, 7))
+    double, single = X0.copy(), X0.copy()
+    sse64 = kernels.cg_rows(ptr, idx, y, W, lam, double, 3, True)
+    sse32 = kernels.cg_rows(ptr, idx, y, W.astype(np.float32), lam, single, 3, True)
+    assert single.dtype == np.float64
+    np.testing.assert_allclose(single, double, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(sse32, sse64, rtol=1e-4, atol=1e-5)
+    assert not np.array_equal(single, double)  # really computed in float32
+
+
 def test_parallel_and_serial_kernels_agree():
     ptr, idx, y, W, lam = random_rows(7, nrows=300, ncols=200, d=5)
     for pair, extra in ((kernels._EXACT, ()), (kernels._CG, (3, True))):
@@ -141,6 +154,20 @@ def test_fast_matches_als_on_noisy_ratings_with_validation():
     assert fast.extras["val_rmse"] == pytest.approx(als.extras["val_rmse"], rel=1e-3)
     assert als.extras["val_rmse"] < 0.3  # noise 0.2 on unit-variance entries
     assert all(np.isfinite(h[3]) for h in als.history)
+
+
+def test_mixed_precision_finishes_at_the_double_precision_fixed_point():
+    """fast's float32 sweeps hand over to float64 once they stall; the end point is the float64 run's."""
+    problem, _, _ = low_rank(200, 150, 4, 0.2, noise=0.2, seed=5, lam=1.0, validation=0.1)
+    double = dopt.solve(problem, "completion.fast", precision="double", max_sweeps=400, tol=1e-12)
+    mixed = dopt.solve(problem, "completion.fast", max_sweeps=400, tol=1e-12)
+    assert double.extras["single_sweeps"] == 0
+    assert 0 < mixed.extras["single_sweeps"] < mixed.iterations and mixed.status == "converged"
+    assert mixed.objective == pytest.approx(double.objective, rel=1e-10)
+    np.testing.assert_allclose(mixed.x["U"] @ mixed.x["V"].T, double.x["U"] @ double.x["V"].T, atol=1e-6)
+    # a tolerance float32 resolves ends inside the float32 sweeps
+    loose = dopt.solve(problem, "completion.fast", max_sweeps=400, tol=1e-3)
+    assert loose.status == "converged" and loose.extras["single_sweeps"] == loose.iterations
 
 
 @pytest.mark.parametrize("method", METHODS)

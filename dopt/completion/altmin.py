@@ -22,6 +22,8 @@ from dopt.completion.problem import CompletionProblem
 from dopt.core.context import SolveContext
 from dopt.core.result import Result
 
+SINGLE_STALL = 1e-5  # relative objective change below which float32 sweeps stop making progress
+
 # make_solver(ptr, idx) -> solve(y, W, lam, X): updates X in place, every row of one side of Omega, and
 # returns each row's squared error sum_t (y_t - W[idx_t] . X[r])^2 at the new X
 RowSolver = Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], np.ndarray]
@@ -48,8 +50,14 @@ def run_altmin(
     max_sweeps: int,
     tol: float,
     clip: float,
+    precision: Literal["double", "mixed"] = "double",
 ) -> Result:
-    """Alternate row and column updates until converged, the sweep limit, the time limit or an interrupt."""
+    """Alternate row and column updates until converged, the sweep limit, the time limit or an interrupt.
+
+    ``precision="mixed"`` hands the solver the fixed factor in float32 (its passes over the entries then
+    run in float32) until a sweep improves the objective by less than SINGLE_STALL, the finest change
+    float32 residuals resolve, then finishes in float64, so the fixed point is the double-precision one.
+    """
     omega = Omega(problem)
     solve_rows = make_solver(omega.row_ptr, omega.cols_by_row)
     solve_cols = make_solver(omega.col_ptr, omega.rows_by_col)
@@ -62,6 +70,7 @@ def run_altmin(
     X_cols = _stack(model.V, model.col_bias, biased)
     W = np.ones((max(problem.shape), d))  # the fixed side, with a column of ones for the bias
     log = SweepLog(scorer, ctx, tol)
+    single = precision == "mixed"
     status = "iteration_limit"
     while log.sweeps < max_sweeps:
         reason = ctx.stop_reason()
@@ -72,27 +81,28 @@ def run_altmin(
         y = omega.values - model.mu - model.col_bias[omega.cols_by_row] if biased else omega.values
         Wn = W[: problem.shape[1]]
         Wn[:, :k] = model.V
-        solve_rows(y, Wn, lam_rows, X_rows)
+        solve_rows(y, Wn.astype(np.float32) if single else Wn, lam_rows, X_rows)
         model.U, model.row_bias = _split(X_rows, k, biased, model.row_bias)
         # columns: target y - mu - b_i, features [u_i, 1]
         y = omega.values_by_col - model.mu - model.row_bias[omega.rows_by_col] if biased else omega.values_by_col
         Wm = W[: problem.shape[0]]
         Wm[:, :k] = model.U
-        sse = solve_cols(y, Wm, lam_cols, X_cols)  # the column residuals are the model's training errors
+        sse = solve_cols(y, Wm.astype(np.float32) if single else Wm, lam_cols, X_cols)  # the training errors
         model.V, model.col_bias = _split(X_cols, k, biased, model.col_bias)
         log.record(model, float(sse.sum()))
-        if log.converged:
-            status = "converged"
-            break
+        if single:
+            log.single_sweeps = log.sweeps
+        if log.stalled(max(tol, SINGLE_STALL) if single else tol):
+            if not (single and tol < SINGLE_STALL):
+                status = "converged"
+                break
+            single = False  # finish in float64, judged from its own first sweep on
+            log.forget_baseline()
     return log.result(model, method, status)
 
 
 class SweepLog:
-    """Per-sweep bookkeeping shared by the completion methods: scores, progress reports, history, convergence.
-
-    A sweep has converged when it lowered the objective by less than ``tol`` times its previous value
-    (or the objective is at rounding level, as in exact recovery).
-    """
+    """Per-sweep bookkeeping shared by the completion methods: scores, progress reports, history, convergence."""
 
     def __init__(self, scorer: Scorer, ctx: SolveContext, tol: float) -> None:
         self.scorer, self.ctx, self.tol = scorer, ctx, tol
@@ -100,19 +110,32 @@ class SweepLog:
         self.floor = 1e-28 * (float(values @ values) or 1.0)
         self.history: list[tuple[float, float, float, float]] = []
         self.sweeps = 0
-        self.converged = False
+        self.single_sweeps = 0  # sweeps whose passes over the entries ran in float32
+        self.previous = self.objective = math.inf  # the last two sweeps' objectives
 
     def record(self, model: Model, sse: float) -> None:
         """Score the model after a sweep from its training squared error ``sse``, and report it."""
-        objective = self.scorer.objective(model, sse)
-        previous = self.history[-1][1] if self.history else math.inf
+        self.previous, self.objective = self.objective, self.scorer.objective(model, sse)
         self.sweeps += 1
-        self.ctx.report(self.sweeps, objective)
+        self.ctx.report(self.sweeps, self.objective)
         train = math.sqrt(sse / self.scorer.problem.nnz)
-        self.history.append((self.ctx.elapsed(), objective, train, self.scorer.validation_rmse(model)))
-        self.converged = objective <= self.floor or (
-            math.isfinite(previous) and abs(previous - objective) <= self.tol * previous
+        self.history.append((self.ctx.elapsed(), self.objective, train, self.scorer.validation_rmse(model)))
+
+    def stalled(self, tol: float) -> bool:
+        """True when the last sweep lowered the objective by less than ``tol`` of the one before, or reached
+        rounding level (exact recovery)."""
+        return self.objective <= self.floor or (
+            math.isfinite(self.previous) and self.previous - self.objective <= tol * self.previous
         )
+
+    def forget_baseline(self) -> None:
+        """Judge the next sweep on its own (after a change of precision the objectives do not compare)."""
+        self.objective = math.inf
+
+    @property
+    def converged(self) -> bool:
+        """Stalled at the solve's own ``tol``."""
+        return self.stalled(self.tol)
 
     def result(self, model: Model, method: str, status: str) -> Result:
         """The Result: x = the model dict, objective, per-sweep (time, objective, train RMSE, validation RMSE).
@@ -130,6 +153,7 @@ class SweepLog:
             "val_rmse": val,
             "empty_rows": int((problem.row_counts == 0).sum()),
             "empty_cols": int((problem.col_counts == 0).sum()),
+            "single_sweeps": self.single_sweeps,
         }
         return Result(
             x=model.to_x(),

@@ -52,6 +52,7 @@ class BatchedRows:
         self.empty = xp.asarray((counts == 0).astype(np.float64))
         ones = xp.ones(nnz, dtype=xp.float64)
         self.S = sparse.csr_matrix((ones, xp.arange(nnz), xp.asarray(ptr)), shape=(nrows, nnz))
+        self.S32 = self.S.astype(xp.float32)  # per-row sums of float32 terms stay float32 (mixed precision)
         self.ptr = ptr
         self._blocks: dict[int, list[tuple[int, int, int, int, Any]]] = {}
 
@@ -91,16 +92,18 @@ class BatchedRows:
     def cg(self, y: Any, W: Any, lam: Any, X: Any, steps: int, jacobi: bool) -> Any:
         """``steps`` preconditioned CG steps on every row at once, warm-started from X."""
         xp = self.xp
-        Wg = W[self.idx]
+        Wg = W[self.idx]  # in W's dtype: float32 makes the passes over the entries float32
+        S = self.S32 if Wg.dtype == xp.float32 else self.S
         lam = lam[:, None]
-        res = self.S @ (Wg * (y - xp.sum(Wg * X[self.row_of], axis=1))[:, None]) - lam * X
-        diag = self.S @ (Wg * Wg) + lam if jacobi else xp.ones_like(X)
+        e = y.astype(Wg.dtype) - xp.sum(Wg * X[self.row_of].astype(Wg.dtype), axis=1)
+        res = S @ (Wg * e[:, None]) - lam * X
+        diag = S @ (Wg * Wg) + lam if jacobi else xp.ones_like(X)
         diag = xp.where(diag > 0, diag, 1.0)
         z = res / diag
         p = z
         rz = xp.sum(res * z, axis=1)
         for _ in range(steps):
-            Ap = self.S @ (Wg * xp.sum(Wg * p[self.row_of], axis=1)[:, None]) + lam * p
+            Ap = S @ (Wg * xp.sum(Wg * p[self.row_of].astype(Wg.dtype), axis=1)[:, None]) + lam * p
             pAp = xp.sum(p * Ap, axis=1)
             active = (pAp > 0) & (rz > 1e-300)
             alpha = xp.where(active, rz / xp.where(active, pAp, 1.0), 0.0)[:, None]

@@ -7,8 +7,12 @@ preconditioned, cost O(|Omega| k) per sweep and step instead of the exact
 solve's O(|Omega| k^2 + (m + n) k^3). ``init="svd"`` starts, as the paper
 does, from the truncated SVD of the observed matrix rescaled by 1/p with
 overlong rows shrunk (its incoherence step); the default random start reached
-the same validation RMSE sooner in the benchmarks (docs/completion.md). On
-the GPU every row's CG step runs at once as sparse products (``batched.py``).
+the same validation RMSE sooner in the benchmarks (docs/completion.md). By
+default the passes over the entries run in float32 while that still lowers
+the objective, then in float64 to the double-precision fixed point
+(``precision="mixed"``): the inner solves are approximate anyway, and float32
+halves their memory traffic. On the GPU every row's CG step runs at once as
+sparse products (``batched.py``).
 """
 
 from __future__ import annotations
@@ -39,6 +43,9 @@ class FastOptions:
         "random", "starting factors: random, or the truncated SVD of the rescaled observed matrix (the paper's start)"
     )
     clip: float = option(2.0, "svd init: shrink rows longer than clip * sqrt(k/m) (0: no clipping)")
+    precision: Literal["mixed", "double"] = option(
+        "mixed", "passes over the entries in float32 until the sweeps stall, then float64 (mixed), or float64 only"
+    )
 
     def validate(self) -> None:
         if self.cg_steps < 1 or self.max_sweeps < 1:
@@ -67,6 +74,7 @@ def solve_fast(problem: CompletionProblem, opts: FastOptions, ctx: SolveContext)
         max_sweeps=opts.max_sweeps,
         tol=opts.tol,
         clip=opts.clip,
+        precision=opts.precision,
     )
 
 

@@ -20,6 +20,7 @@ from numba import njit, prange
 
 FASTMATH = {"contract", "arcp", "reassoc", "nsz"}
 PARALLEL_WORK = 200_000  # entries x rank below which the serial kernels run
+ROW_BLOCK = 64  # rows per parallel task of the CG kernel, sharing its work arrays
 
 
 @njit(cache=True, inline="always")
@@ -130,31 +131,6 @@ def _combine(AT: np.ndarray, coef: np.ndarray, out: np.ndarray) -> None:
 
 
 @njit(cache=True, fastmath=FASTMATH, inline="always")
-def _project(AT: np.ndarray, v: np.ndarray, out: np.ndarray) -> None:
-    """out[a] = AT[a] . v for the first out.size rows, four rows per pass over the entries."""
-    d, cnt = out.size, AT.shape[1]
-    a = 0
-    while a + 3 < d:
-        r0, r1, r2, r3 = AT[a], AT[a + 1], AT[a + 2], AT[a + 3]
-        s0 = s1 = s2 = s3 = 0.0
-        for t in range(cnt):
-            vt = v[t]
-            s0 += r0[t] * vt
-            s1 += r1[t] * vt
-            s2 += r2[t] * vt
-            s3 += r3[t] * vt
-        out[a], out[a + 1], out[a + 2], out[a + 3] = s0, s1, s2, s3
-        a += 4
-    while a < d:
-        r0 = AT[a]
-        s0 = 0.0
-        for t in range(cnt):
-            s0 += r0[t] * v[t]
-        out[a] = s0
-        a += 1
-
-
-@njit(cache=True, fastmath=FASTMATH, inline="always")
 def _residual_sse(AT: np.ndarray, x: np.ndarray) -> float:
     """sum_t (AT[d, t] - sum_a x[a] AT[a, t])^2 with d = x.size: the squared error of x on a gathered row."""
     e = AT[x.size].copy()
@@ -198,6 +174,82 @@ def _exact_rows(
         sse[r] = _residual_sse(AT, x)  # while the row's entries are still in cache
 
 
+@njit(cache=True, fastmath=FASTMATH, inline="always")
+def _gather_rows(ptr: np.ndarray, idx: np.ndarray, W: np.ndarray, r: int, A: np.ndarray) -> None:
+    """A[t] = W[idx_t] for row r's entries t, row-major: contiguous copies, far cheaper than a transposing gather."""
+    start, d = ptr[r], W.shape[1]
+    for t in range(ptr[r + 1] - start):
+        j = idx[start + t]
+        for a in range(d):
+            A[t, a] = W[j, a]
+
+
+@njit(cache=True, fastmath=FASTMATH, inline="always")
+def _residual_gradient(
+    A: np.ndarray, y: np.ndarray, x: np.ndarray, e: np.ndarray, grad: np.ndarray, sq: np.ndarray
+) -> None:
+    """In one pass over A's rows (four at a time): e = y - A x, grad = A^T e, sq = column sums of A squared."""
+    cnt, d = A.shape
+    zero = A.dtype.type(0)
+    grad[:] = zero
+    sq[:] = zero
+    t = 0
+    while t + 3 < cnt:
+        s0 = s1 = s2 = s3 = zero
+        for a in range(d):
+            xa = x[a]
+            s0 += A[t, a] * xa
+            s1 += A[t + 1, a] * xa
+            s2 += A[t + 2, a] * xa
+            s3 += A[t + 3, a] * xa
+        e0, e1, e2, e3 = y[t] - s0, y[t + 1] - s1, y[t + 2] - s2, y[t + 3] - s3
+        e[t], e[t + 1], e[t + 2], e[t + 3] = e0, e1, e2, e3
+        for a in range(d):
+            a0, a1, a2, a3 = A[t, a], A[t + 1, a], A[t + 2, a], A[t + 3, a]
+            grad[a] += e0 * a0 + e1 * a1 + e2 * a2 + e3 * a3
+            sq[a] += a0 * a0 + a1 * a1 + a2 * a2 + a3 * a3
+        t += 4
+    while t < cnt:
+        s0 = zero
+        for a in range(d):
+            s0 += A[t, a] * x[a]
+        e0 = y[t] - s0
+        e[t] = e0
+        for a in range(d):
+            grad[a] += e0 * A[t, a]
+            sq[a] += A[t, a] * A[t, a]
+        t += 1
+
+
+@njit(cache=True, fastmath=FASTMATH, inline="always")
+def _normal_product(A: np.ndarray, p: np.ndarray, q: np.ndarray, out: np.ndarray) -> None:
+    """In one pass over A's rows (four at a time): q = A p and out = A^T q."""
+    cnt, d = A.shape
+    zero = A.dtype.type(0)
+    out[:] = zero
+    t = 0
+    while t + 3 < cnt:
+        s0 = s1 = s2 = s3 = zero
+        for a in range(d):
+            pa = p[a]
+            s0 += A[t, a] * pa
+            s1 += A[t + 1, a] * pa
+            s2 += A[t + 2, a] * pa
+            s3 += A[t + 3, a] * pa
+        q[t], q[t + 1], q[t + 2], q[t + 3] = s0, s1, s2, s3
+        for a in range(d):
+            out[a] += s0 * A[t, a] + s1 * A[t + 1, a] + s2 * A[t + 2, a] + s3 * A[t + 3, a]
+        t += 4
+    while t < cnt:
+        s0 = zero
+        for a in range(d):
+            s0 += A[t, a] * p[a]
+        q[t] = s0
+        for a in range(d):
+            out[a] += s0 * A[t, a]
+        t += 1
+
+
 def _cg_rows(
     ptr: np.ndarray,
     idx: np.ndarray,
@@ -212,71 +264,81 @@ def _cg_rows(
     """X[r] <- ``steps`` (preconditioned) conjugate-gradient steps on row r's normal equations, from X[r].
 
     The k x k matrix is never formed: each step applies A^T A + lam I as
-    q = A p and A^T q over the row's gathered entries, O(|Omega_r| k) per
-    step. The residuals e = y - A x are carried along (each step moves them by
-    -alpha q), so sse[r] costs O(|Omega_r|).
+    q = A p and A^T q in one pass over the row's gathered entries A, O(|Omega_r| k)
+    per step. The residuals e = y - A x are carried along (each step moves them
+    by -alpha q), so sse[r] costs O(|Omega_r|). The passes over A run in W's
+    dtype (float32 halves their memory traffic and doubles the SIMD width);
+    x, the CG scalars and the directions stay float64. Rows are taken in
+    blocks of ROW_BLOCK that share their work arrays, allocated once.
     """
     nrows = ptr.size - 1
     d = W.shape[1]
-    for r in prange(nrows):
-        cnt = ptr[r + 1] - ptr[r]
-        if cnt == 0:
-            X[r, :] = 0.0
-            sse[r] = 0.0
-            continue
-        lr = lam[r]
-        x = X[r].copy()
-        AT = _gather(ptr, idx, W, y, r)
-        e = AT[d].copy()
-        _combine(AT, -x, e)
-        res = np.empty(d)
-        _project(AT, e, res)
-        diag = np.ones(d)
-        for a in range(d):
-            res[a] -= lr * x[a]  # res = A^T (y - A x) - lam x
-            if jacobi:
-                row = AT[a]
-                s = lr
-                for t in range(cnt):
-                    s += row[t] * row[t]
-                diag[a] = s if s > 0.0 else 1.0
-        z = res / diag
-        p = z.copy()
-        rz = 0.0
-        for a in range(d):
-            rz += res[a] * z[a]
-        q = np.empty(cnt)
-        Ap = np.empty(d)
-        for _ in range(steps):
-            if not rz > 1e-300:
-                break
-            q[:] = 0.0
-            _combine(AT, p, q)
-            _project(AT, q, Ap)
-            pAp = 0.0
-            for a in range(d):
-                Ap[a] += lr * p[a]
-                pAp += p[a] * Ap[a]
-            if not pAp > 0.0:
-                break
-            alpha = rz / pAp
-            rz_new = 0.0
-            for a in range(d):
-                x[a] += alpha * p[a]
-                res[a] -= alpha * Ap[a]
-                z[a] = res[a] / diag[a]
-                rz_new += res[a] * z[a]
+    work = W.dtype
+    for block in prange((nrows + ROW_BLOCK - 1) // ROW_BLOCK):
+        first, last = block * ROW_BLOCK, min(nrows, (block + 1) * ROW_BLOCK)
+        longest = 0
+        for r in range(first, last):
+            longest = max(longest, ptr[r + 1] - ptr[r])
+        A_buf, yw_buf = np.empty((longest, d), dtype=work), np.empty(longest, dtype=work)
+        e_buf, q_buf = np.empty(longest, dtype=work), np.empty(longest, dtype=work)
+        xw, grad, sq = np.empty(d, dtype=work), np.empty(d, dtype=work), np.empty(d, dtype=work)
+        x, res, diag, z, p, Ap = np.empty(d), np.empty(d), np.empty(d), np.empty(d), np.empty(d), np.empty(d)
+        for r in range(first, last):
+            start, cnt = ptr[r], ptr[r + 1] - ptr[r]
+            if cnt == 0:
+                X[r, :] = 0.0
+                sse[r] = 0.0
+                continue
+            lr = lam[r]
+            A, yw, e, q = A_buf[:cnt], yw_buf[:cnt], e_buf[:cnt], q_buf[:cnt]
+            _gather_rows(ptr, idx, W, r, A)
             for t in range(cnt):
-                e[t] -= alpha * q[t]
-            beta = rz_new / rz
-            rz = rz_new
+                yw[t] = y[start + t]
             for a in range(d):
-                p[a] = z[a] + beta * p[a]
-        X[r, :] = x
-        s = 0.0
-        for t in range(cnt):
-            s += e[t] * e[t]
-        sse[r] = s
+                x[a] = X[r, a]
+                xw[a] = x[a]
+            _residual_gradient(A, yw, xw, e, grad, sq)
+            rz = 0.0
+            for a in range(d):
+                res[a] = grad[a] - lr * x[a]  # res = A^T (y - A x) - lam x
+                diag[a] = 1.0
+                if jacobi and sq[a] + lr > 0.0:
+                    diag[a] = sq[a] + lr
+                z[a] = res[a] / diag[a]
+                p[a] = z[a]
+                rz += res[a] * z[a]
+            for _ in range(steps):
+                if not rz > 1e-300:
+                    break
+                for a in range(d):
+                    xw[a] = p[a]
+                _normal_product(A, xw, q, grad)
+                pAp = 0.0
+                for a in range(d):
+                    Ap[a] = grad[a] + lr * p[a]
+                    pAp += p[a] * Ap[a]
+                if not pAp > 0.0:
+                    break
+                alpha = rz / pAp
+                rz_new = 0.0
+                for a in range(d):
+                    x[a] += alpha * p[a]
+                    res[a] -= alpha * Ap[a]
+                    z[a] = res[a] / diag[a]
+                    rz_new += res[a] * z[a]
+                step = work.type(alpha)
+                for t in range(cnt):
+                    e[t] -= step * q[t]
+                beta = rz_new / rz
+                rz = rz_new
+                for a in range(d):
+                    p[a] = z[a] + beta * p[a]
+            s = 0.0
+            for a in range(d):
+                X[r, a] = x[a]
+            for t in range(cnt):
+                s += float(e[t]) * float(e[t])
+            sse[r] = s
 
 
 def _predict_entries(
