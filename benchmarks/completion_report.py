@@ -12,7 +12,8 @@ Stages:
               the plain NumPy ALS reference, completion.als/.fast: time to reach Spark's validation RMSE
   rank32      completion.fast vs completion.als at rank 32 and 64: time to the same validation RMSE
   ratings     rating-like data (biases, power-law activity, ratings 1..5): biased ALS at rank 10 (lam grid),
-              completion.fast/.svd, Surprise SVD and BaselineOnly; --movielens FILE adds a user's MovieLens copy
+              completion.fast/.svd, Surprise SVD and BaselineOnly, fancyimpute's SoftImpute (dense: up to
+              --dense-limit entries); --movielens FILE adds a user's MovieLens copy
 
 Writes ``completion.md`` (tables) and ``completion.json`` (every measurement) in the output folder, and
 ``completion_complexity.png`` when matplotlib is installed.
@@ -31,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from completion_peers import SparkALS, available, numpy_als, surprise_fit
+from completion_peers import SparkALS, available, numpy_als, softimpute_fit, surprise_fit
 
 import dopt
 from dopt.completion import CompletionProblem, kernels, load_movielens, low_rank, rating_like
@@ -248,6 +249,12 @@ def ratings_stage(args: argparse.Namespace) -> list[dict]:
                 record(label, fit["val_rmse"], fit["seconds"])
         else:
             record("Surprise: not installed", math.nan, math.nan)
+        if not available()["fancyimpute"]:
+            record("fancyimpute: not installed", math.nan, math.nan)
+        elif base.shape[0] * base.shape[1] <= args.dense_limit:  # dense: only where the m x n matrix is small
+            for lam in args.svd_lams:  # the same singular-value threshold and rank as completion.svd
+                fit = softimpute_fit(base, shrinkage=lam, max_rank=base.rank)
+                record(f"fancyimpute SoftImpute lam={lam} (rank {base.rank})", fit["val_rmse"], fit["seconds"])
     return rows
 
 
@@ -395,6 +402,9 @@ def main() -> None:
     parser.add_argument("--rating-sets", nargs="+", default=["ML-100k-like", "ML-1M-like"])
     parser.add_argument("--lams", type=float, nargs="+", default=[0.05, 0.1, 0.2, 0.5])
     parser.add_argument("--svd-lams", type=float, nargs="+", default=[5.0, 10.0, 20.0])
+    parser.add_argument(
+        "--dense-limit", type=int, default=2_000_000, help="largest m x n fancyimpute is run on (it works densely)"
+    )
     parser.add_argument("--movielens", help="a MovieLens ratings file (u.data, ratings.dat or ratings.csv)")
     args = parser.parse_args()
     out = Path(args.out)

@@ -1,10 +1,11 @@
-"""The completion benchmark suite: completion.als / .fast / .svd against the NumPy ALS reference, Surprise and Spark.
+"""The completion benchmark suite: completion.als / .fast / .svd against NumPy ALS, Surprise, fancyimpute and Spark.
 
 Every entry is scored by the validation RMSE on the same held-out entries and timed on its fit
 alone (data loading, Spark's session and its first, JVM-warming fit are not counted). On the
 unbiased low-rank instances completion.als starts where the NumPy reference does and runs as many
-sweeps, so the two differ only in time; Surprise runs on the rating-like data it is made for, and
-Spark (slow to start) only in the full suite.
+sweeps, so the two differ only in time; Surprise runs on the rating-like data it is made for,
+fancyimpute's dense SoftImpute on the rating-like data up to DENSE_LIMIT entries, and Spark (slow to
+start) only in the full suite.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 
 from dopt.bench.suite import Case, Entry, Outcome
 from dopt.completion.data import low_rank, rating_like
-from dopt.completion.peers import SparkALS, numpy_als, surprise_fit
+from dopt.completion.peers import DENSE_LIMIT, SparkALS, numpy_als, softimpute_fit, surprise_fit
 from dopt.completion.problem import CompletionProblem
 
 LAM = {"lam": 0.05, "weighted_lambda": True}  # ALS-WR's count-weighted ridge, as Spark's regParam
@@ -57,6 +58,8 @@ def cases(suite: str, device: str = "auto") -> list[Case]:
             _surprise("Surprise SVD", problem, "SVD", n_factors=problem.rank, random_state=0),
             _surprise("Surprise BaselineOnly", problem, "BaselineOnly", verbose=False),
         ]
+        if users * items <= DENSE_LIMIT:
+            entries.append(_softimpute(f"fancyimpute SoftImpute (lam {SVD_LAM:g})", problem))
         out.append(_case(problem, entries, spark))
     return out
 
@@ -99,6 +102,16 @@ def _surprise(label: str, problem: CompletionProblem, algo: str, **params: Any) 
         return Outcome(fit["val_rmse"], fit["seconds"], "done")
 
     return Entry(label, run, peer=True, requires=("surprise", "pandas"))
+
+
+def _softimpute(label: str, problem: CompletionProblem) -> Entry:
+    """fancyimpute's SoftImpute with completion.svd's threshold and rank (it has no bias terms: mean-centred)."""
+
+    def run() -> Outcome:
+        fit = softimpute_fit(problem, shrinkage=SVD_LAM, max_rank=problem.rank)
+        return Outcome(fit["val_rmse"], fit["seconds"], "done")
+
+    return Entry(label, run, peer=True, requires=("fancyimpute", "sklearn"))
 
 
 def _spark(problem: CompletionProblem) -> Outcome:

@@ -1,14 +1,15 @@
-"""The completion benchmarks' peers: a plain vectorised NumPy ALS, Spark MLlib ALS (local mode), Surprise.
+"""The completion benchmarks' peers: a plain vectorised NumPy ALS, Spark MLlib ALS (local mode), Surprise, fancyimpute.
 
 Every peer takes a :class:`~dopt.completion.CompletionProblem` (training and
 held-out entries) and returns its validation RMSE and timings, so dopt and the
-peers are scored on the same entries. Spark and Surprise are imported only
-when called; :func:`available` says which are installed.
+peers are scored on the same entries. Spark, Surprise and fancyimpute are
+imported only when called; :func:`available` says which are installed.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import inspect
 import time
 from typing import Any
 
@@ -18,11 +19,12 @@ from dopt.completion.altmin import initial_model
 from dopt.completion.problem import CompletionProblem
 
 CHUNK = 200_000  # entries per block of the NumPy reference (bounds its |block| x k x k temporary)
+DENSE_LIMIT = 25_000_000  # entries of the dense m x n matrix fancyimpute works on: larger problems are refused
 
 
 def available() -> dict[str, bool]:
     """Which optional peers are importable here."""
-    peers = {"spark": "pyspark", "surprise": "surprise"}
+    peers = {"spark": "pyspark", "surprise": "surprise", "fancyimpute": "fancyimpute"}
     return {name: importlib.util.find_spec(module) is not None for name, module in peers.items()}
 
 
@@ -153,3 +155,44 @@ def surprise_fit(problem: CompletionProblem, algo: str, **params: Any) -> dict[s
     seconds = time.perf_counter() - start
     preds = np.array([model.predict(u, i).est for u, i in zip(problem.val_rows, problem.val_cols, strict=True)])
     return {"seconds": seconds, "val_rmse": val_rmse(problem, preds)}
+
+
+# ---------------------------------------------------------------- fancyimpute
+def softimpute_fit(
+    problem: CompletionProblem, shrinkage: float | None = None, max_rank: int | None = None, max_iters: int = 100
+) -> dict[str, Any]:
+    """fancyimpute's ``SoftImpute`` on the dense matrix (NaN where unobserved), centred on the training mean.
+
+    ``shrinkage`` is its threshold on the singular values (None: its default, the largest one / 50)
+    and ``max_rank`` truncates its SVDs; fit seconds and validation RMSE. Dense, so only for m x n up
+    to DENSE_LIMIT.
+    """
+    m, n = problem.shape
+    if m * n > DENSE_LIMIT:
+        raise ValueError(f"fancyimpute works on the dense {m} x {n} matrix; over the {DENSE_LIMIT} entries allowed")
+    from fancyimpute import SoftImpute
+
+    _fancyimpute_on_new_scikit_learn()
+    mean = float(problem.values.mean())
+    X = np.full((m, n), np.nan)
+    X[problem.rows, problem.cols] = problem.values - mean
+    model = SoftImpute(shrinkage_value=shrinkage, max_rank=max_rank, max_iters=max_iters, verbose=False)
+    start = time.perf_counter()
+    filled = model.fit_transform(X)
+    seconds = time.perf_counter() - start
+    return {"seconds": seconds, "val_rmse": val_rmse(problem, filled[problem.val_rows, problem.val_cols] + mean)}
+
+
+def _fancyimpute_on_new_scikit_learn() -> None:
+    """fancyimpute 0.7 passes ``force_all_finite`` to scikit-learn's check_array, renamed ``ensure_all_finite``."""
+    import fancyimpute.soft_impute
+    import fancyimpute.solver
+    from sklearn.utils import check_array
+
+    if "force_all_finite" in inspect.signature(check_array).parameters:
+        return
+
+    def renamed(X: Any, force_all_finite: bool | str = True, **options: Any) -> Any:
+        return check_array(X, ensure_all_finite=force_all_finite, **options)
+
+    fancyimpute.solver.check_array = fancyimpute.soft_impute.check_array = renamed
