@@ -376,22 +376,25 @@ def refine_boundaries(
     time_limit: float = 10.0,
     width: int = 1,
     seed: int = 0,
+    tolerance: float | None = None,
 ) -> np.ndarray:
     """DMMV on the boundary pixels only, the rest of the image held: DART's idea with dmmv.local as the solver.
 
     Each round frees the pixels on a grey-level boundary of the current image, solves
-    min max_i |a_i.x - p_i| (or the violation beyond the spec's tolerance) over them from
-    their current levels with ``time_limit / rounds`` seconds, and stops early when nothing
-    moved. Interior pixels of a piecewise-constant image are rarely wrong, so this searches
-    where errors are and keeps the search from fitting the noise elsewhere.
+    min max_i |a_i.x - p_i| (or the violation beyond ``tolerance``, default the spec's) over
+    them from their current levels with ``time_limit / rounds`` seconds, and stops early when
+    nothing moved. Interior pixels of a piecewise-constant image are rarely wrong, so this
+    searches where errors are and keeps the search from fitting the noise elsewhere.
     """
     from dopt.core.solve import solve
 
     if rounds < 1 or time_limit <= 0 or width < 1:
         raise ValueError("rounds and width must be >= 1 and time_limit > 0")
+    eps = instance.spec.tolerance if tolerance is None else tolerance
+    if not eps >= 0:
+        raise ValueError(f"tolerance must be >= 0, got {eps}")
     A = sp.csc_array(instance.A)
     image = np.asarray(start, dtype=np.float64).reshape(instance.truth.shape).copy()
-    eps = instance.spec.tolerance
     for r in range(rounds):
         free = boundary_pixels(image, width).ravel()
         if not free.any():
@@ -404,3 +407,21 @@ def refine_boundaries(
             break
         flat[free] = result.x
     return image
+
+
+def smooth_and_repair(
+    instance: TomographyInstance, start: np.ndarray, *, filter_size: int = 3, **refine: Any
+) -> np.ndarray:
+    """DART's smoothing step, then DMMV back to the data: a median-filtered image repaired on its boundaries.
+
+    Under uniform noise |e_i| <= δ every image with max residual <= δ explains the data equally
+    well, so the data alone cannot pick among them (the sparse-angle case above all); the median
+    filter brings in the prior that grey regions are blobs, but leaves rays far outside the
+    noise bound. ``refine_boundaries`` with ``tolerance`` = δ (pass it in ``refine``) then moves
+    boundary pixels only until every ray is within δ again, and stops there.
+    """
+    if filter_size < 1:
+        raise ValueError(f"filter_size must be >= 1, got {filter_size}")
+    image = np.asarray(start, dtype=np.float64).reshape(instance.truth.shape)
+    smoothed = round_to_levels(scipy.ndimage.median_filter(image, size=filter_size), instance.grey)
+    return refine_boundaries(instance, smoothed, **refine)
