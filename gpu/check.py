@@ -228,7 +228,7 @@ def write_report(
     lines += [
         "",
         "Pass: best of the repeats after a warm-up. Apply: the sequential recheck of the pass's improving "
-        "candidates in merit order (one host round trip per candidate on the GPU).",
+        "candidates in merit order (on the GPU one launch of a one-block kernel for the whole list).",
         "",
     ]
     lines += [f"## dopt.solve(..., 'dmmv.local', max_rounds={args.rounds}) on cpu and gpu", ""]

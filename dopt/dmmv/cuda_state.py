@@ -12,11 +12,12 @@ import numpy as np
 import scipy.sparse as sp
 from numba import cuda
 
-from dopt.dmmv import kernels_cpu
+from dopt.core.device import cuda_simulator_enabled
 from dopt.dmmv import kernels_cuda as k
 from dopt.dmmv.problem import DMMVProblem
 
 THREADS = 128  # threads per block
+SIMULATOR_THREADS = 8  # the recheck's block under the CUDA simulator
 REDUCE_BLOCKS = 32  # blocks of the max-reduction (each thread adds one atomic)
 
 
@@ -56,7 +57,11 @@ class CudaState:
         self.g, self.h, self.v, self.old = (cuda.to_device(np.zeros(m)) for _ in range(4))
         self.mask = cuda.to_device(np.zeros(m, dtype=np.int64))
         self.stamp = 0
-        self.scratch = cuda.to_device(np.zeros(2 + 2 * self.kmax))
+        self.top = cuda.to_device(np.zeros(1))  # the largest violation
+        self.scores = cuda.to_device(np.zeros(2 * self.kmax))  # the recheck's per-level new max and change
+        self.applied = cuda.to_device(np.zeros(1, dtype=np.int64))
+        # the simulator runs every thread as a Python thread: a small block keeps it quick
+        self.recheck_threads = SIMULATOR_THREADS if cuda_simulator_enabled() else k.RECHECK_THREADS
         self.top_rows = min(m, int(np.diff(self.indptr).max()) + 1)
         self._allocate(n)
         self.d_all_vars = cuda.to_device(np.arange(n, dtype=np.int64))
@@ -78,8 +83,10 @@ class CudaState:
 
     def objective(self) -> float:
         """The current largest violation."""
-        self._maxima(self.stamp, 0, 0)
-        return float(self.scratch[1:2].copy_to_host()[0])
+        self.top.copy_to_device(np.zeros(1))
+        blocks, threads = _grid(self.v.shape[0])
+        k.max_violation[min(blocks, REDUCE_BLOCKS), threads](self.v, self.top)
+        return float(self.top.copy_to_host()[0])
 
     def levels(self) -> np.ndarray:
         """A host copy of the levels."""
@@ -123,26 +130,19 @@ class CudaState:
     def apply(self, cands: np.ndarray, t_scale: float, squarings: int, tol: float, ds_tol: float) -> int:
         """Recheck candidates in order on the current state, applying those that still improve.
 
-        Each candidate costs three small launches and a read-back of 2 + 2|D|
-        values; a single-block kernel looping over the candidates on the device
-        is the next step for speed.
+        One launch of the one-block ``recheck`` kernel for the whole list, then one read-back of
+        the levels: no host round trip per candidate.
         """
-        scale = (1.0 / t_scale, int(squarings))
-        applied = 0
-        for j in cands.astype(np.int64):
-            t_now, mx, ds = self._rescore(j, scale)
-            lvl = kernels_cpu.best_level(mx, ds, self.host_sizes[j], self.q[j], tol)
-            if lvl < 0:
-                continue
-            if tol < 0.0:
-                improves = ds[lvl] < -ds_tol
-            else:
-                improves = mx[lvl] < t_now - tol or (mx[lvl] <= t_now and ds[lvl] < -ds_tol)
-            if improves:
-                self._move(j, lvl)
-                applied += 1
-        self.d_q.copy_to_device(self.q)
-        return applied
+        if cands.size == 0:
+            return 0
+        d_cands = cuda.to_device(cands.astype(np.int64))
+        csc = (self.d_indptr, self.indices, self.coefs)
+        state = (self.g, self.h, self.v, self.values, self.sizes, self.d_q, self.mask, self.stamp + 1)
+        scale = (1.0 / t_scale, int(squarings), float(tol), float(ds_tol))
+        k.recheck[1, self.recheck_threads](d_cands, *csc, *state, *scale, self.scores, self.applied)
+        self.stamp += int(cands.size)
+        self.d_q.copy_to_host(self.q)
+        return int(self.applied.copy_to_host()[0])
 
     def set_levels(self, js: np.ndarray, levels: np.ndarray) -> None:
         """Move the given variables to the given levels unconditionally."""
@@ -161,22 +161,6 @@ class CudaState:
         v = self.v.copy_to_host()
         top = np.sort(np.argpartition(-v, self.top_rows - 1)[: self.top_rows])
         return top[np.argsort(-v[top], kind="stable")]
-
-    def _maxima(self, stamp: int, lo: int, hi: int) -> None:
-        """Stamp the rows indices[lo:hi]; scratch[0] = max v off them, scratch[1] = max v (both at least 0)."""
-        k.mark_rows[_grid(hi - lo)](self.indices, lo, hi, self.mask, stamp, self.scratch)
-        blocks, threads = _grid(self.v.shape[0])
-        k.max_unmarked[min(blocks, REDUCE_BLOCKS), threads](self.v, self.mask, stamp, self.scratch)
-
-    def _rescore(self, j: int, scale: tuple[float, int]) -> tuple[float, np.ndarray, np.ndarray]:
-        """Score every level of variable ``j`` on the current state: (current max, new maxima, surrogate changes)."""
-        lo, hi = self.indptr[j], self.indptr[j + 1]
-        self.stamp += 1
-        self._maxima(self.stamp, lo, hi)
-        state = (self.g, self.h, self.v, self.values, j, self.host_sizes[j], self.q[j])
-        k.score_column[_grid(self.kmax)](self.indices, self.coefs, lo, hi, *state, *scale, self.scratch)
-        res = self.scratch.copy_to_host()
-        return res[1], res[2 : 2 + self.kmax], res[2 + self.kmax :]
 
     def _move(self, j: int, lvl: int) -> None:
         """Move variable ``j`` to level ``lvl`` on the device (host levels only; the caller syncs ``d_q``)."""

@@ -10,15 +10,19 @@ coefficient (a broadcast) and neighbouring variables read adjacent entries of
 the dense weighted matrix, stored row-major (m x n, C order), so each row step
 of a warp touches one or two memory sectors while ``g_i``, ``h_i`` are
 broadcast. A second kernel, one thread per variable, keeps each variable's
-best level. The exact recheck of candidate moves is sequential; ``cuda_state``
-drives it from the host with the small kernels at the end of this module.
+best level. The exact recheck of candidate moves is sequential: ``recheck``
+runs it in one thread block that loops over the candidates on the device (no
+host round trip per candidate); the small kernels at the end of this module
+serve the pair moves and kicks.
 """
 
 from __future__ import annotations
 
 import math
 
-from numba import cuda
+from numba import cuda, float64, int64
+
+RECHECK_THREADS = 256  # the most threads of the one-block recheck (a power of two: its reductions halve)
 
 
 @cuda.jit(device=True)
@@ -148,54 +152,113 @@ def pick(mx, ds, kmax, sizes, q, js, tol, out_level, out_max, out_ds):
     out_ds[t] = ds[row + best] if best >= 0 else 0.0
 
 
-# ---- the sequential recheck: one candidate at a time, driven from the host ----
-# ``scratch`` holds [largest violation off the column, largest violation, mx[0..k), ds[0..k)].
+@cuda.jit(device=True)
+def best_of(scores, kmax, size, cur, tol):
+    """``kernels_cpu.best_level`` on scores[0:kmax] (new maxima) and scores[kmax:2 kmax] (surrogate changes)."""
+    best = -1
+    for lvl in range(size):
+        if lvl == cur:
+            continue
+        if best < 0 or better(scores[lvl], scores[kmax + lvl], scores[best], scores[kmax + best], tol):
+            best = lvl
+    return best
 
 
 @cuda.jit(cache=True)
-def mark_rows(indices, lo, hi, mask, stamp, scratch):
-    """Stamp the rows ``indices[lo:hi]`` in ``mask`` and zero the two maxima of ``scratch``."""
-    p = cuda.grid(1)
-    if p == 0:
-        scratch[0] = 0.0
-        scratch[1] = 0.0
-    if lo + p < hi:
-        mask[indices[lo + p]] = stamp
+def recheck(
+    cands, indptr, indices, coefs, g, h, v, values, sizes, q, mask, stamp0, inv_t, sq, tol, ds_tol, scores, out
+):
+    """``kernels_cpu.apply_candidates`` in one thread block: rescore each candidate in order on the current state
+    and apply its best level if that still improves; out[0] = moves applied.
 
-
-@cuda.jit(cache=True)
-def max_unmarked(v, mask, stamp, scratch):
-    """scratch[0] = max(0, v off the stamped rows), scratch[1] = max(0, v): grid-stride, one atomic per thread."""
-    start = cuda.grid(1)
-    stride = cuda.gridsize(1)
-    base = 0.0
-    top = 0.0
-    for i in range(start, v.shape[0], stride):
-        top = max(top, v[i])
-        if mask[i] != stamp:
-            base = max(base, v[i])
-    cuda.atomic.max(scratch, 0, base)
-    cuda.atomic.max(scratch, 1, top)
-
-
-@cuda.jit(cache=True)
-def score_column(indices, coefs, lo, hi, g, h, v, values, j, size, cur, inv_t, sq, scratch):
-    """Every level of variable ``j`` on the current state (one thread per level), off-column max from scratch[0]."""
-    lvl = cuda.grid(1)
-    if lvl >= size:
-        return
+    Per candidate the threads stamp the column's rows, reduce the largest violation on and off
+    them (shared memory), score one level each (``scores``: 2 kmax device scratch) and, if the
+    move is taken, shift the column's rows. Launch with one block of a power-of-two size
+    <= RECHECK_THREADS.
+    """
+    tid = cuda.threadIdx.x
+    width = cuda.blockDim.x
+    off_max = cuda.shared.array(RECHECK_THREADS, float64)
+    all_max = cuda.shared.array(RECHECK_THREADS, float64)
+    chosen = cuda.shared.array(1, int64)
     kmax = values.shape[1]
-    d = values[j, lvl] - values[j, cur]
-    top = scratch[0]
-    acc = 0.0
-    for p in range(lo, hi):
-        i = indices[p]
-        cd = coefs[p] * d
-        nv = max(max(g[i] + cd, h[i] - cd), 0.0)
-        top = max(top, nv)
-        acc += surrogate(nv, inv_t, sq) - surrogate(v[i], inv_t, sq)
-    scratch[2 + lvl] = top
-    scratch[2 + kmax + lvl] = acc
+    m = v.shape[0]
+    if tid == 0:
+        out[0] = 0
+    for c in range(cands.shape[0]):
+        j = cands[c]
+        lo, hi = indptr[j], indptr[j + 1]
+        stamp = stamp0 + c
+        for p in range(lo + tid, hi, width):
+            mask[indices[p]] = stamp
+        cuda.syncthreads()
+        base = 0.0
+        top = 0.0
+        for i in range(tid, m, width):
+            top = max(top, v[i])
+            if mask[i] != stamp:
+                base = max(base, v[i])
+        off_max[tid] = base
+        all_max[tid] = top
+        cuda.syncthreads()
+        half = width // 2
+        while half > 0:
+            if tid < half:
+                off_max[tid] = max(off_max[tid], off_max[tid + half])
+                all_max[tid] = max(all_max[tid], all_max[tid + half])
+            cuda.syncthreads()
+            half //= 2
+        cur = q[j]
+        for lvl in range(tid, sizes[j], width):
+            d = values[j, lvl] - values[j, cur]
+            new_top = off_max[0]
+            acc = 0.0
+            for p in range(lo, hi):
+                i = indices[p]
+                cd = coefs[p] * d
+                nv = max(max(g[i] + cd, h[i] - cd), 0.0)
+                new_top = max(new_top, nv)
+                acc += surrogate(nv, inv_t, sq) - surrogate(v[i], inv_t, sq)
+            scores[lvl] = new_top
+            scores[kmax + lvl] = acc
+        cuda.syncthreads()
+        if tid == 0:
+            chosen[0] = -1
+            lvl = best_of(scores, kmax, sizes[j], cur, tol)
+            if lvl >= 0:
+                new_max, change, t_now = scores[lvl], scores[kmax + lvl], all_max[0]
+                if tol < 0.0:
+                    improves = change < -ds_tol
+                else:
+                    improves = new_max < t_now - tol or (new_max <= t_now and change < -ds_tol)
+                if improves:
+                    chosen[0] = lvl
+                    q[j] = lvl
+                    out[0] += 1
+        cuda.syncthreads()
+        lvl = chosen[0]
+        if lvl >= 0:
+            delta = values[j, lvl] - values[j, cur]
+            for p in range(lo + tid, hi, width):
+                i = indices[p]
+                cd = coefs[p] * delta
+                g[i] += cd
+                h[i] -= cd
+                v[i] = max(max(g[i], h[i]), 0.0)
+        cuda.syncthreads()
+
+
+# ---- small kernels driven from the host: the objective (a max-reduction) and unconditional moves (kicks) ----
+
+
+@cuda.jit(cache=True)
+def max_violation(v, out):
+    """out[0] = max(out[0], max v): grid-stride, one atomic per thread (out[0] starts at 0)."""
+    start = cuda.grid(1)
+    top = 0.0
+    for i in range(start, v.shape[0], cuda.gridsize(1)):
+        top = max(top, v[i])
+    cuda.atomic.max(out, 0, top)
 
 
 @cuda.jit(cache=True)
