@@ -91,13 +91,14 @@ def run_altmin(
         model.V, model.col_bias = _split(X_cols, k, biased, model.col_bias)
         log.record(model, float(sse.sum()))
         if single:
-            log.single_sweeps = log.sweeps
-        if log.stalled(max(tol, SINGLE_STALL) if single else tol):
-            if not (single and tol < SINGLE_STALL):
-                status = "converged"
-                break
-            single = False  # finish in float64, judged from its own first sweep on
-            log.forget_baseline()
+            log.single_sweeps += 1
+            if tol < SINGLE_STALL and log.gained_less_than(SINGLE_STALL):
+                single = False  # float32 resolves no finer change: finish in float64, judged on its own sweeps
+                log.forget_baseline()
+                continue
+        if log.converged:
+            status = "converged"
+            break
     return log.result(model, method, status)
 
 
@@ -121,21 +122,21 @@ class SweepLog:
         train = math.sqrt(sse / self.scorer.problem.nnz)
         self.history.append((self.ctx.elapsed(), self.objective, train, self.scorer.validation_rmse(model)))
 
-    def stalled(self, tol: float) -> bool:
-        """True when the last sweep lowered the objective by less than ``tol`` of the one before, or reached
+    @property
+    def converged(self) -> bool:
+        """The last sweep changed the objective by less than ``tol`` of its previous value, or it is at
         rounding level (exact recovery)."""
         return self.objective <= self.floor or (
-            math.isfinite(self.previous) and self.previous - self.objective <= tol * self.previous
+            math.isfinite(self.previous) and abs(self.previous - self.objective) <= self.tol * self.previous
         )
+
+    def gained_less_than(self, fraction: float) -> bool:
+        """The last sweep lowered the objective by less than ``fraction`` of its previous value (or raised it)."""
+        return math.isfinite(self.previous) and self.previous - self.objective < fraction * self.previous
 
     def forget_baseline(self) -> None:
         """Judge the next sweep on its own (after a change of precision the objectives do not compare)."""
         self.objective = math.inf
-
-    @property
-    def converged(self) -> bool:
-        """Stalled at the solve's own ``tol``."""
-        return self.stalled(self.tol)
 
     def result(self, model: Model, method: str, status: str) -> Result:
         """The Result: x = the model dict, objective, per-sweep (time, objective, train RMSE, validation RMSE).

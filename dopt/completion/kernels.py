@@ -185,6 +185,19 @@ def _gather_rows(ptr: np.ndarray, idx: np.ndarray, W: np.ndarray, r: int, A: np.
 
 
 @njit(cache=True, fastmath=FASTMATH, inline="always")
+def _four_dots(A: np.ndarray, t: int, v: np.ndarray, zero: Any) -> tuple[Any, Any, Any, Any]:
+    """A[t] . v, ..., A[t + 3] . v: four rows against one vector, each loaded entry of v used four times."""
+    s0 = s1 = s2 = s3 = zero
+    for a in range(A.shape[1]):
+        va = v[a]
+        s0 += A[t, a] * va
+        s1 += A[t + 1, a] * va
+        s2 += A[t + 2, a] * va
+        s3 += A[t + 3, a] * va
+    return s0, s1, s2, s3
+
+
+@njit(cache=True, fastmath=FASTMATH, inline="always")
 def _residual_gradient(
     A: np.ndarray, y: np.ndarray, x: np.ndarray, e: np.ndarray, grad: np.ndarray, sq: np.ndarray
 ) -> None:
@@ -195,13 +208,7 @@ def _residual_gradient(
     sq[:] = zero
     t = 0
     while t + 3 < cnt:
-        s0 = s1 = s2 = s3 = zero
-        for a in range(d):
-            xa = x[a]
-            s0 += A[t, a] * xa
-            s1 += A[t + 1, a] * xa
-            s2 += A[t + 2, a] * xa
-            s3 += A[t + 3, a] * xa
+        s0, s1, s2, s3 = _four_dots(A, t, x, zero)
         e0, e1, e2, e3 = y[t] - s0, y[t + 1] - s1, y[t + 2] - s2, y[t + 3] - s3
         e[t], e[t + 1], e[t + 2], e[t + 3] = e0, e1, e2, e3
         for a in range(d):
@@ -229,13 +236,7 @@ def _normal_product(A: np.ndarray, p: np.ndarray, q: np.ndarray, out: np.ndarray
     out[:] = zero
     t = 0
     while t + 3 < cnt:
-        s0 = s1 = s2 = s3 = zero
-        for a in range(d):
-            pa = p[a]
-            s0 += A[t, a] * pa
-            s1 += A[t + 1, a] * pa
-            s2 += A[t + 2, a] * pa
-            s3 += A[t + 3, a] * pa
+        s0, s1, s2, s3 = _four_dots(A, t, p, zero)
         q[t], q[t + 1], q[t + 2], q[t + 3] = s0, s1, s2, s3
         for a in range(d):
             out[a] += s0 * A[t, a] + s1 * A[t + 1, a] + s2 * A[t + 2, a] + s3 * A[t + 3, a]
