@@ -11,6 +11,7 @@ NumPy as the namespace.
 
 from __future__ import annotations
 
+import functools
 from types import ModuleType
 from typing import Any
 
@@ -52,9 +53,13 @@ class BatchedRows:
         self.empty = xp.asarray((counts == 0).astype(np.float64))
         ones = xp.ones(nnz, dtype=xp.float64)
         self.S = sparse.csr_matrix((ones, xp.arange(nnz), xp.asarray(ptr)), shape=(nrows, nnz))
-        self.S32 = self.S.astype(xp.float32)  # per-row sums of float32 terms stay float32 (mixed precision)
         self.ptr = ptr
         self._blocks: dict[int, list[tuple[int, int, int, int, Any]]] = {}
+
+    @functools.cached_property
+    def S32(self) -> Any:
+        """S in float32, so per-row sums of float32 terms stay float32 (fast's mixed precision); built on first use."""
+        return self.S.astype(self.xp.float32)
 
     def blocks(self, d: int) -> list[tuple[int, int, int, int, Any]]:
         """Row ranges (with their entry ranges and slice of S) whose entries x d^2 stay near GRAM_BUDGET."""
