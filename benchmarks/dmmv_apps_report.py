@@ -26,7 +26,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import scipy.ndimage
 
 import dopt
 from dopt.dmmv import fir, maxquant, tomography
@@ -93,7 +92,7 @@ def tomo_row(size: int, angles: int, levels: int, phantom: str, noise: float, ar
     x = tomography.sirt(inst.A, inst.sinogram, args.sart_iterations, (grey[0], grey[-1]))
     out["sirt"] = {**tomography.metrics(inst, tomography.round_to_levels(x, grey)), "time": time.perf_counter() - start}
     start = time.perf_counter()
-    median = tomography.round_to_levels(scipy.ndimage.median_filter(base.reshape(inst.truth.shape), size=3), grey)
+    median = tomography.median_smoothed(inst, base)
     out["median"] = {**tomography.metrics(inst, median), "time": out["sart"]["time"] + time.perf_counter() - start}
     local = dopt.solve(problem, "dmmv.local", time_limit=args.tomo_time_limit, seed=args.seed, x0=base.ravel())
     out["local"] = {**tomography.metrics(inst, local.x), "time": local.wall_time + out["sart"]["time"]}

@@ -44,9 +44,8 @@ class CudaState:
         self.coefs = cuda.to_device(csc.data.astype(np.float64))
         self.dense = None if problem.is_sparse else cuda.to_device(np.ascontiguousarray(w[:, None] * problem.A))
         self.host_values = np.ascontiguousarray(problem.values)
-        self.host_sizes = problem.sizes.astype(np.int64)
         self.values = cuda.to_device(self.host_values)
-        self.sizes = cuda.to_device(self.host_sizes)
+        self.sizes = cuda.to_device(problem.sizes.astype(np.int64))
         self.bounds = [
             cuda.to_device(np.ascontiguousarray(a, dtype=np.float64)) for a in (problem.lower, problem.upper, w)
         ]

@@ -420,8 +420,12 @@ def smooth_and_repair(
     noise bound. ``refine_boundaries`` with ``tolerance`` = δ (pass it in ``refine``) then moves
     boundary pixels only until every ray is within δ again, and stops there.
     """
+    return refine_boundaries(instance, median_smoothed(instance, start, filter_size), **refine)
+
+
+def median_smoothed(instance: TomographyInstance, image: np.ndarray, filter_size: int = 3) -> np.ndarray:
+    """The image (flat or 2-D) median-filtered over filter_size x filter_size windows, on the grey levels."""
     if filter_size < 1:
         raise ValueError(f"filter_size must be >= 1, got {filter_size}")
-    image = np.asarray(start, dtype=np.float64).reshape(instance.truth.shape)
-    smoothed = round_to_levels(scipy.ndimage.median_filter(image, size=filter_size), instance.grey)
-    return refine_boundaries(instance, smoothed, **refine)
+    square = np.asarray(image, dtype=np.float64).reshape(instance.truth.shape)
+    return round_to_levels(scipy.ndimage.median_filter(square, size=filter_size), instance.grey)
