@@ -2,7 +2,9 @@
 
 Runs the ``gpu``-marked tests and the CPU/GPU state comparisons of tests/test_dmmv_cuda.py
 natively (no simulator), times ``CudaState.full_pass`` and ``apply`` against ``CpuState``
-on dense and sparse random instances, and compares ``dopt.solve`` on both devices.
+on dense and sparse random instances, times the batched pass and recheck of several
+populations (``CudaPopulations``), compares ``dopt.solve`` on both devices, and races
+one population against many at an equal time limit.
 See gpu/README.md.
 """
 
@@ -40,6 +42,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--apply-cands", type=int, default=1000, help="candidates of the timed apply")
     parser.add_argument("--rounds", type=int, default=30, help="max_rounds of the compared solves")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds of the compared solves")
+    parser.add_argument("--populations", type=int, nargs="+", default=[1, 8, 32], help="population counts to time")
+    parser.add_argument("--race-time", type=float, default=15.0, help="time limit (s) of the population race")
     parser.add_argument("--skip-tests", action="store_true", help="only time and compare solves")
     return parser.parse_args(argv)
 
@@ -130,15 +134,23 @@ def best_time(call: Callable[[], Any], repeats: int) -> float:
     return min(times)
 
 
+def _improving(out: tuple[np.ndarray, np.ndarray, np.ndarray], t: float, limit: int) -> np.ndarray:
+    """The improving moves of a pass in merit order (as ``dmmv.local`` ranks them), at most ``limit``."""
+    level, new_max, ds = out
+    tol = 1e-9 * t
+    cands = np.flatnonzero((level >= 0) & ((new_max < t - tol) | ((new_max <= t) & (ds < -1e-9))))
+    return cands[np.lexsort((ds[cands], new_max[cands]))][:limit]
+
+
 def time_states(problem: Any, repeats: int, apply_cands: int) -> dict[str, Any]:
     """Time one full pass and one apply of the same candidates on the CPU and the GPU state."""
     from numba import cuda
 
-    from dopt.dmmv.cuda_state import CudaState
+    from dopt.dmmv.cuda_state import CudaPopulations
     from dopt.dmmv.state import CpuState
 
     levels = (np.random.default_rng(1).random(problem.shape[1]) * problem.sizes).astype(np.int64)
-    cpu, gpu = CpuState(problem), CudaState(problem)
+    cpu, gpu = CpuState(problem), CudaPopulations(problem).state(0)
     cpu.load(levels)
     gpu.load(levels)
     t = cpu.objective()
@@ -146,12 +158,9 @@ def time_states(problem: Any, repeats: int, apply_cands: int) -> dict[str, Any]:
     row: dict[str, Any] = {"name": problem.name, "nnz": problem.A.nnz if problem.is_sparse else problem.A.size}
     row["cpu_pass"] = best_time(lambda: cpu.full_pass(t, 3, tol), repeats)
     row["gpu_pass"] = best_time(lambda: gpu.full_pass(t, 3, tol), repeats)
-    c_level, c_max, c_ds = cpu.full_pass(t, 3, tol)
-    g_level = gpu.full_pass(t, 3, tol)[0]
-    row["same_level"] = float(np.mean(c_level == g_level))
-    improving = (c_level >= 0) & ((c_max < t - tol) | ((c_max <= t) & (c_ds < -1e-9)))
-    cands = np.flatnonzero(improving)
-    cands = cands[np.lexsort((c_ds[cands], c_max[cands]))][: apply_cands + 1]
+    cpu_out = cpu.full_pass(t, 3, tol)
+    row["same_level"] = float(np.mean(cpu_out[0] == gpu.full_pass(t, 3, tol)[0]))
+    cands = _improving(cpu_out, t, apply_cands + 1)
     row["cands"] = max(cands.size - 1, 0)
     for name, state in (("cpu", cpu), ("gpu", gpu)):
         state.apply(cands[:1], t, 3, tol, 1e-9)  # warm-up (compilation)
@@ -160,6 +169,77 @@ def time_states(problem: Any, repeats: int, apply_cands: int) -> dict[str, Any]:
         cuda.synchronize()
         row[f"{name}_apply"] = time.perf_counter() - start
     return row
+
+
+def time_populations(problem: Any, counts: list[int], repeats: int, apply_cands: int) -> list[dict[str, Any]]:
+    """Per population count P: one batched full pass over all P populations and one batched recheck."""
+    from numba import cuda
+
+    from dopt.dmmv.cuda_state import CudaPopulations
+
+    rows = []
+    rng = np.random.default_rng(3)
+    for count in counts:
+        store = CudaPopulations(problem, count)
+        starts = [(rng.random(problem.shape[1]) * problem.sizes).astype(np.int64) for _ in range(count)]
+        pops = list(range(count))
+        for pop, levels in enumerate(starts):
+            store.load(pop, levels)
+        t = [store.objective(pop) for pop in pops]
+        tols = [1e-9 * x for x in t]
+        pass_s = best_time(lambda: store.full_pass(pops, t, [3] * count, tols), repeats)  # noqa: B023
+        outs = store.full_pass(pops, t, [3] * count, tols)
+        cands = [_improving(out, x, apply_cands + 1) for out, x in zip(outs, t, strict=True)]
+        store.apply(pops, [c[:1] for c in cands], t, [3] * count, tols, [1e-9] * count)  # warm-up (compilation)
+        start = time.perf_counter()
+        applied = store.apply(pops, [c[1:] for c in cands], t, [3] * count, tols, [1e-9] * count)
+        cuda.synchronize()
+        apply_s = time.perf_counter() - start
+        rows.append({"name": problem.name, "P": count, "pass": pass_s, "apply": apply_s, "applied": sum(applied)})
+    return rows
+
+
+def race_populations(problem: Any, counts: list[int], seconds: float) -> list[dict[str, Any]]:
+    """``dopt.solve`` at an equal time limit: the CPU with one population, the GPU with each count."""
+    import dopt
+
+    runs = [("cpu", 1)] + [("gpu", count) for count in counts]
+    rows = []
+    for device, count in runs:
+        res = dopt.solve(problem, "dmmv.local", device=device, seed=0, time_limit=seconds, populations=count)
+        rows.append({"name": problem.name, "device": device, "P": count, "result": res})
+        print(f"race {problem.name} {device} P={count}: {res.objective:.6g} ({res.iterations} passes)", flush=True)
+    return rows
+
+
+def population_table(rows: list[dict[str, Any]]) -> list[str]:
+    """Markdown table of the batched population timings."""
+    lines = [
+        "| instance | populations P | batched pass (s) | per population (s) | batched recheck (s) | moves applied |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['name']} | {r['P']} | {r['pass']:.4f} | {r['pass'] / r['P']:.5f} | {r['apply']:.4f} "
+            f"| {r['applied']} |"
+        )
+    return lines
+
+
+def race_table(rows: list[dict[str, Any]]) -> list[str]:
+    """Markdown table of the equal-time race."""
+    lines = [
+        "| instance | device | populations | objective | passes (all populations) | bound |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        res = r["result"]
+        bound = res.extras.get("bound")
+        lines.append(
+            f"| {r['name']} | {r['device']} | {r['P']} | {res.objective:.6g} | {res.iterations} "
+            f"| {'' if bound is None else f'{bound:.6g}'} |"
+        )
+    return lines
 
 
 def compare_solves(problem: Any, seeds: list[int], rounds: int) -> list[dict[str, Any]]:
@@ -213,6 +293,7 @@ def write_report(
     tests: list[tuple[str, bool, str]],
     timings: list[dict[str, Any]],
     solves: list[dict[str, Any]],
+    populations: tuple[list[dict[str, Any]], list[dict[str, Any]]],
     args: argparse.Namespace,
 ) -> None:
     """Write the markdown report."""
@@ -234,6 +315,18 @@ def write_report(
     lines += [f"## dopt.solve(..., 'dmmv.local', max_rounds={args.rounds}) on cpu and gpu", ""]
     lines += solve_table(solves)
     lines += ["", "Runs may part ways where FMA rounding on the GPU flips a near-tie between moves.", ""]
+    lines += ["## Populations: one batched pass and one batched recheck for P populations", ""]
+    lines += population_table(populations[0])
+    lines += [
+        "",
+        "The pass scores every level of every variable for all P populations in one launch; the recheck runs "
+        "one block per population, so P sequential rechecks share the multiprocessors.",
+        "",
+        f"## Equal time ({args.race_time:g} s): CPU with one population, GPU with each count",
+        "",
+    ]
+    lines += race_table(populations[1])
+    lines.append("")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines))
 
@@ -267,7 +360,11 @@ def main(argv: list[str] | None = None) -> int:
     print(timing_table(timings)[-1], flush=True)
     solves = compare_solves(dense_instance(900, 300, args.levels, seed=11), args.seeds, args.rounds)
     solves += compare_solves(sparse_instance(2000, args.levels, seed=12), args.seeds, args.rounds)
-    write_report(args.out, facts, tests, timings, solves, args)
+    race_problem = sparse_instance(10_000, args.levels, seed=13)
+    batched = time_populations(race_problem, args.populations, args.repeats, args.apply_cands)
+    print("\n".join(population_table(batched)), flush=True)
+    race = race_populations(race_problem, args.populations, args.race_time)
+    write_report(args.out, facts, tests, timings, solves, (batched, race), args)
     print(f"report written to {args.out}")
     return 0 if all(ok for _, ok, _ in tests) else 1
 

@@ -58,9 +58,9 @@ def _host(array: Any) -> np.ndarray:
 
 def _pair(problem: DMMVProblem, levels: np.ndarray) -> tuple[CpuState, Any]:
     """A CPU and a GPU state loaded with the same levels."""
-    from dopt.dmmv.cuda_state import CudaState
+    from dopt.dmmv.cuda_state import CudaPopulations
 
-    cpu, gpu = CpuState(problem), CudaState(problem)
+    cpu, gpu = CpuState(problem), CudaPopulations(problem).state(0)
     cpu.load(levels)
     gpu.load(levels)
     return cpu, gpu
@@ -93,7 +93,7 @@ def _pass_modes(t: float) -> list[tuple[int, float]]:
 def check_full_pass_matches_cpu(seed: int, sparse: bool, m: int) -> None:
     """Same best level, new max and surrogate change for every variable, for all, some and repeated variables.
 
-    With m = 40 the sparse base is found among the most violated rows only (see ``CudaState._top_order``).
+    With m = 40 the sparse base is found among the most violated rows only (see ``CudaPopulations._top_order``).
     """
     problem = _instance(seed, sparse, m=m)
     rng = np.random.default_rng(seed)
@@ -147,6 +147,57 @@ def check_solve_matches_cpu(seed: int, rounds: int) -> None:
     np.testing.assert_array_equal(gpu.x, cpu.x)
     assert (gpu.objective, gpu.status, gpu.iterations) == (cpu.objective, cpu.status, cpu.iterations)
     assert gpu.extras == cpu.extras
+
+
+@needs_device
+@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize("seed", range(2))
+def check_batched_populations_match_cpu(seed: int, sparse: bool) -> None:
+    """One batched pass and one batched recheck over some of three populations equal each CPU state's own;
+    a population left out of the launch is untouched."""
+    from dopt.dmmv.cuda_state import CudaPopulations
+
+    problem = _instance(200 + seed, sparse, m=20)
+    rng = np.random.default_rng(seed)
+    store = CudaPopulations(problem, 3)
+    cpus = [CpuState(problem) for _ in range(3)]
+    for pop, cpu in enumerate(cpus):
+        levels = _random_levels(problem, rng)
+        cpu.load(levels)
+        store.state(pop).load(levels)
+    pops = [2, 0]  # out of order, population 1 left out
+    t = [cpus[p].objective() for p in pops]
+    sq, tol = [3, 1], [1e-9 * t[0], -1.0]
+    outs = store.full_pass(pops, t, sq, tol)
+    cands = []
+    for r, pop in enumerate(pops):
+        cpu_out = cpus[pop].full_pass(t[r], sq[r], tol[r])
+        _assert_same_pass(cpu_out, outs[r])
+        order = np.flatnonzero(cpu_out[0] >= 0)
+        cands.append(order[np.argsort(cpu_out[2][order], kind="stable")])
+    applied = store.apply(pops, cands, t, sq, tol, [1e-9, 1e-9])
+    expected = [cpus[p].apply(c, t[r], sq[r], tol[r], 1e-9) for r, (p, c) in enumerate(zip(pops, cands, strict=True))]
+    assert applied == expected and sum(applied) > 0
+    for pop, cpu in enumerate(cpus):
+        _assert_same_state(cpu, store.state(pop))
+
+
+@needs_device
+@pytest.mark.parametrize("seed", [0, 3])
+def check_populations_solve_matches_cpu(seed: int) -> None:
+    """dmmv.local with three populations on device gpu (shared launches) retraces the CPU run (one by one)."""
+    problem = random_tiny_problem(seed, max_n=6, max_levels=4)
+    kwargs = {"seed": seed, "max_rounds": 12, "time_limit": None, "populations": 3, "init": "random"}
+    cpu = dopt.solve(problem, "dmmv.local", device="cpu", **kwargs)
+    gpu = dopt.solve(problem, "dmmv.local", device="gpu", **kwargs)
+    np.testing.assert_array_equal(gpu.x, cpu.x)
+    assert (gpu.objective, gpu.status, gpu.iterations, gpu.extras) == (
+        cpu.objective,
+        cpu.status,
+        cpu.iterations,
+        cpu.extras,
+    )
+    assert [t for t, _ in gpu.history] != [] and [v for _, v in gpu.history] == [v for _, v in cpu.history]
 
 
 @pytest.mark.skipif(os.environ.get("NUMBA_ENABLE_CUDASIM") == "1", reason="already under the simulator")

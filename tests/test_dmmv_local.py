@@ -8,10 +8,12 @@ import scipy.sparse as sp
 from dmmv_cases import brute_force, random_tiny_problem
 
 import dopt
+from dopt.core.context import SolveContext
 from dopt.core.errors import DoptError
 from dopt.dmmv import DMMVProblem, local, relax
 from dopt.dmmv.bench import sparse_off_grid_instance
 from dopt.dmmv.kernels_cpu import WINDOW_MIN
+from dopt.dmmv.populations import answer_each, run_lockstep
 from dopt.dmmv.state import CpuState
 
 TINY_SEEDS = range(60)
@@ -162,6 +164,7 @@ def test_x0_starts_from_given_point() -> None:
         ({"kick_max_fraction": 0.0}, "kick_max_fraction"),
         ({"pair_size": -1}, "pair_size"),
         ({"max_rounds": -2}, "max_rounds"),
+        ({"populations": 0}, "populations"),
         ({"init": "magic"}, "init"),
         ({"no_such_option": 1}, "surrogate_power"),
     ],
@@ -169,6 +172,62 @@ def test_x0_starts_from_given_point() -> None:
 def test_bad_options_are_errors(options: dict, fragment: str) -> None:
     with pytest.raises(DoptError, match=fragment):
         dopt.solve(random_tiny_problem(1), "dmmv.local", device="cpu", **options)
+
+
+def _population_searches(problem: DMMVProblem, count: int, rounds: int) -> tuple[list, list, list]:
+    """dmmv.local's searches for ``count`` populations on CPU states (no lower bound, so no shared stop)."""
+    opts = local.LocalOptions(max_rounds=rounds)
+    ctx = SolveContext(seed=4)
+    anchor, start, _ = local._initial_point(problem, opts, ctx)
+    states = [CpuState(problem) for _ in range(count)]
+    searches, starts = local._populations(problem, opts, ctx, states, local._Incumbent(ctx, None), anchor, start)
+    return searches, starts, states
+
+
+def test_lockstep_populations_run_as_independent_searches() -> None:
+    """Each population run in lockstep with others ends exactly where it ends when run alone."""
+    problem = _off_grid(30, 90, seed=5)
+    together, starts, states = _population_searches(problem, 3, rounds=20)
+    statuses = run_lockstep([s.run(x) for s, x in zip(together, starts, strict=True)], answer_each(states))
+    assert statuses == ["iteration_limit"] * 3
+    assert len({s.best for s in together}) == 3  # the populations really differ
+    for pop in range(3):
+        searches, starts, states = _population_searches(problem, 3, rounds=20)
+        run_lockstep([searches[pop].run(starts[pop])], answer_each([states[pop]]))
+        alone = searches[pop]
+        assert (alone.best, alone.rounds, alone.moves, alone.kicks) == (
+            together[pop].best,
+            together[pop].rounds,
+            together[pop].moves,
+            together[pop].kicks,
+        )
+        np.testing.assert_array_equal(alone.best_levels, together[pop].best_levels)
+
+
+def test_more_populations_never_end_worse_at_equal_passes() -> None:
+    """Population 0 retraces the one-population run, so the best over several is at least as good; every
+    population makes its passes and the point returned is the best one's."""
+    problem = _off_grid(40, 120, seed=6)
+    one = dopt.solve(problem, "dmmv.local", device="cpu", seed=1, max_rounds=15)
+    four = dopt.solve(problem, "dmmv.local", device="cpu", seed=1, max_rounds=15, populations=4)
+    assert four.objective <= one.objective
+    assert four.objective == problem.objective(four.x)
+    assert (one.iterations, four.iterations) == (15, 60)
+    assert four.extras["populations"] == 4 and four.status == "iteration_limit"
+    values = [value for _, value in four.history]
+    assert values == sorted(values, reverse=True)
+    assert values[-1] == pytest.approx(four.objective, rel=1e-12)
+
+
+def test_populations_reach_brute_force_optimum(tiny_runs: list) -> None:
+    """With three populations every tiny instance ends at least as well as with one, mostly at the optimum."""
+    hits = []
+    for problem, optimum, single in tiny_runs[:20]:
+        res = dopt.solve(problem, "dmmv.local", device="cpu", seed=0, populations=3)
+        assert res.objective <= single.objective + 1e-12 or res.status == "optimal"
+        assert res.objective >= optimum - 1e-12
+        hits.append(abs(res.objective - optimum) <= 1e-9 * max(1.0, optimum))
+    assert np.mean(hits) >= 0.95
 
 
 def _reference_pass(problem: DMMVProblem, q: np.ndarray, t_obj: float, power: int) -> tuple[np.ndarray, np.ndarray]:

@@ -1,12 +1,23 @@
-"""The GPU search state of ``dmmv.local``: ``CpuState``'s operations on Numba-CUDA device arrays.
+"""The GPU search states of ``dmmv.local``: ``CpuState``'s operations on Numba-CUDA device arrays.
 
-Device memory is O(nnz(A) + m + n |D|): the weighted matrix (row-major when
-dense, for coalesced scoring; CSC for the moves), the row excesses and
-violations, the domains and the per-pass scores. The levels live on the host
-(the search reads them often) and are mirrored to the device after each change.
+``CudaPopulations`` holds the states of several independent searches
+(populations), one row of each device array per population, and answers their
+full passes and rechecks together: one launch for all populations' passes (the
+populations run along the grid's y axis) and one for all their rechecks (one
+block per population, so the sequential rechecks run side by side on the
+multiprocessors). ``CudaState`` is one population seen through ``CpuState``'s
+interface, so the search in ``local.py`` is written once for both devices.
+
+Device memory is O(nnz(A) + P (m + n |D|)) for P populations: the weighted
+matrix (row-major when dense, for coalesced scoring; CSC for the moves), each
+population's row excesses and violations and its per-pass scores. The levels
+live on the host (the search reads them often) and are mirrored to the device
+after each change.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 import scipy.sparse as sp
@@ -14,27 +25,41 @@ from numba import cuda
 
 from dopt.core.device import cuda_simulator_enabled
 from dopt.dmmv import kernels_cuda as k
+from dopt.dmmv.populations import ApplyRequest, PassRequest, Request
 from dopt.dmmv.problem import DMMVProblem
 
 THREADS = 128  # threads per block
 SIMULATOR_THREADS = 8  # the recheck's block under the CUDA simulator
 REDUCE_BLOCKS = 32  # blocks of the max-reduction (each thread adds one atomic)
 
+PassOut = tuple[np.ndarray, np.ndarray, np.ndarray]
 
-def _grid(total: int) -> tuple[int, int]:
-    """(blocks, threads) covering ``total`` threads (at least one)."""
+
+def _grid(total: int, rows: int = 1) -> tuple[tuple[int, int], int]:
+    """((blocks, rows), threads) covering ``total`` threads (at least one) for each of ``rows`` populations."""
     total = max(int(total), 1)
-    return -(-total // THREADS), min(THREADS, total)
+    return (-(-total // THREADS), rows), min(THREADS, total)
 
 
-class CudaState:
-    """Levels ``q`` and the row excesses ``g``, ``h`` and violations ``v`` on the GPU, kept consistent under moves.
+def _launch_rows(pops: Sequence[int], *scalars: Sequence[float], sq: Sequence[int]) -> tuple:
+    """Device arrays of a launch's populations, its float scalars per population and its squarings."""
+    rows = [cuda.to_device(np.asarray(pops, dtype=np.int64))]
+    rows += [cuda.to_device(np.asarray(values, dtype=np.float64)) for values in scalars]
+    rows.append(cuda.to_device(np.asarray(sq, dtype=np.int64)))
+    return tuple(rows)
 
-    ``g``, ``h``, ``v`` and the matrix are device arrays; ``q`` and ``indptr`` (launch ranges) stay on the host.
+
+class CudaPopulations:
+    """Levels ``q`` and row excesses ``g``, ``h`` and violations ``v`` of ``count`` populations on the GPU.
+
+    ``g``, ``h``, ``v`` and the matrix are device arrays with one row per population; ``q`` and
+    ``indptr`` (launch ranges) stay on the host.
     """
 
-    def __init__(self, problem: DMMVProblem) -> None:
-        self.problem = problem
+    def __init__(self, problem: DMMVProblem, count: int = 1) -> None:
+        if count < 1:
+            raise ValueError(f"count must be >= 1, got {count}")
+        self.problem, self.count = problem, count
         w = problem.weights
         csc = sp.csc_array(sp.diags_array(w) @ sp.csc_array(problem.A))
         csc.sort_indices()
@@ -51,14 +76,14 @@ class CudaState:
         ]
         m, n = problem.shape
         self.kmax = self.host_values.shape[1]
-        self.q = np.zeros(n, dtype=np.int64)
+        self.q = np.zeros((count, n), dtype=np.int64)
         self.d_q = cuda.to_device(self.q)
-        self.g, self.h, self.v, self.old = (cuda.to_device(np.zeros(m)) for _ in range(4))
-        self.mask = cuda.to_device(np.zeros(m, dtype=np.int64))
+        self.g, self.h, self.v, self.old = (cuda.to_device(np.zeros((count, m))) for _ in range(4))
+        self.mask = cuda.to_device(np.zeros((count, m), dtype=np.int64))
         self.stamp = 0
-        self.top = cuda.to_device(np.zeros(1))  # the largest violation
-        self.scores = cuda.to_device(np.zeros(2 * self.kmax))  # the recheck's per-level new max and change
-        self.applied = cuda.to_device(np.zeros(1, dtype=np.int64))
+        self.top = cuda.to_device(np.zeros(count))  # each population's largest violation
+        self.scores = cuda.to_device(np.zeros((count, 2 * self.kmax)))  # the recheck's per-level new max and change
+        self.applied = cuda.to_device(np.zeros(count, dtype=np.int64))
         # the simulator runs every thread as a Python thread: a small block keeps it quick
         self.recheck_threads = SIMULATOR_THREADS if cuda_simulator_enabled() else k.RECHECK_THREADS
         self.top_rows = min(m, int(np.diff(self.indptr).max()) + 1)
@@ -67,29 +92,181 @@ class CudaState:
 
     def _allocate(self, size: int) -> None:
         """Per-pass buffers for up to ``size`` variables: scores of every level, bases, best moves."""
-        self.mx, self.ds = cuda.device_array(size * self.kmax), cuda.device_array(size * self.kmax)
-        self.base = cuda.device_array(size)
-        self.out_level = cuda.device_array(size, dtype=np.int64)
-        self.out_max, self.out_ds = cuda.device_array(size), cuda.device_array(size)
+        shape = (self.count, size)
+        self.mx = cuda.device_array((self.count, size * self.kmax))
+        self.ds = cuda.device_array((self.count, size * self.kmax))
+        self.base = cuda.device_array(shape)
+        self.out_level = cuda.device_array(shape, dtype=np.int64)
+        self.out_max, self.out_ds = cuda.device_array(shape), cuda.device_array(shape)
+
+    def state(self, pop: int) -> CudaState:
+        """Population ``pop`` with ``CpuState``'s interface."""
+        return CudaState(self, pop)
+
+    def answer(self, pending: dict[int, Request]) -> dict[int, object]:
+        """Answer each population's request (keyed by population): the full passes in one batch, the rechecks
+        in one launch, passes over a subset of the variables one by one."""
+        answers: dict[int, object] = {}
+        full = {p: r for p, r in pending.items() if isinstance(r, PassRequest) and r.js is None}
+        if full:
+            pops = list(full)
+            reqs = [full[p] for p in pops]
+            outs = self.full_pass(pops, [r.t_obj for r in reqs], [r.squarings for r in reqs], [r.tol for r in reqs])
+            answers.update(zip(pops, outs, strict=True))
+        applies = {p: r for p, r in pending.items() if isinstance(r, ApplyRequest)}
+        if applies:
+            pops = list(applies)
+            reqs = [applies[p] for p in pops]
+            counts = self.apply(
+                pops,
+                [r.cands for r in reqs],
+                [r.t_scale for r in reqs],
+                [r.squarings for r in reqs],
+                [r.tol for r in reqs],
+                [r.ds_tol for r in reqs],
+            )
+            answers.update(zip(pops, counts, strict=True))
+        for p, r in pending.items():
+            if p not in answers:
+                answers[p] = self.state(p).full_pass(r.t_obj, r.squarings, r.tol, r.js)
+        return answers
+
+    def full_pass(
+        self,
+        pops: Sequence[int],
+        t_objs: Sequence[float],
+        squarings: Sequence[int],
+        tols: Sequence[float],
+        js: np.ndarray | None = None,
+    ) -> list[PassOut]:
+        """Best move of each variable in ``js`` (default all) for each population: (level, new max, surrogate
+        change). Level -1 marks a variable with no other value."""
+        d_js = self.d_all_vars if js is None else cuda.to_device(js.astype(np.int64))
+        nj, rows = d_js.shape[0], len(pops)
+        if nj == 0:
+            return [(np.empty(0, dtype=np.int64), np.empty(0), np.empty(0)) for _ in pops]
+        if nj > self.base.shape[1]:
+            self._allocate(nj)
+        d_pops, inv_t, tol, sq = _launch_rows(pops, [1.0 / t for t in t_objs], tols, sq=squarings)
+        k.old_surrogate[_grid(self.v.shape[1], rows)](self.v, d_pops, inv_t, sq, self.old)
+        tail = (self.values, self.sizes, self.d_q, d_js, d_pops, inv_t, sq, self.mx, self.ds)
+        grid = _grid(nj * self.kmax, rows)
+        if self.dense is not None:
+            k.score_dense[grid](self.dense, self.g, self.h, self.old, *tail)
+        else:
+            order = cuda.to_device(self._top_order(pops))
+            k.sparse_base[_grid(nj, rows)](self.d_indptr, self.indices, order, self.v, d_js, d_pops, self.base)
+            csc = (self.d_indptr, self.indices, self.coefs)
+            k.score_sparse[grid](*csc, self.g, self.h, self.old, self.base, *tail)
+        out = (self.out_level, self.out_max, self.out_ds)
+        k.pick[_grid(nj, rows)](self.mx, self.ds, self.kmax, self.sizes, self.d_q, d_js, d_pops, tol, *out)
+        level, new_max, ds = (a.copy_to_host() for a in out)
+        return [(level[p, :nj], new_max[p, :nj], ds[p, :nj]) for p in pops]
+
+    def apply(
+        self,
+        pops: Sequence[int],
+        cands: Sequence[np.ndarray],
+        t_scales: Sequence[float],
+        squarings: Sequence[int],
+        tols: Sequence[float],
+        ds_tols: Sequence[float],
+    ) -> list[int]:
+        """Recheck each population's candidates in order on its current state, applying those that still
+        improve; the number applied per population.
+
+        One launch of ``recheck`` (one block per population) for all the lists, then one read-back
+        of the levels: no host round trip per candidate.
+        """
+        sizes = [c.size for c in cands]
+        if sum(sizes) == 0:
+            return [0] * len(pops)
+        d_cands = cuda.to_device(np.concatenate([c.astype(np.int64) for c in cands]))
+        offsets = cuda.to_device(np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64))
+        d_pops, inv_t, tol, ds_tol, sq = _launch_rows(pops, [1.0 / t for t in t_scales], tols, ds_tols, sq=squarings)
+        csc = (self.d_indptr, self.indices, self.coefs)
+        state = (self.g, self.h, self.v, self.values, self.sizes, self.d_q, self.mask, self.stamp + 1)
+        k.recheck[len(pops), self.recheck_threads](
+            d_cands, offsets, d_pops, *csc, *state, inv_t, sq, tol, ds_tol, self.scores, self.applied
+        )
+        self.stamp += int(sum(sizes))
+        self.d_q.copy_to_host(self.q)
+        applied = self.applied.copy_to_host()
+        return [int(applied[p]) if size else 0 for p, size in zip(pops, sizes, strict=True)]
+
+    def load(self, pop: int, levels: np.ndarray) -> None:
+        """Set every level of population ``pop`` and recompute its excesses and violations from scratch."""
+        p = self.problem
+        self.q[pop] = levels
+        self.d_q[pop].copy_to_device(self.q[pop])
+        s = cuda.to_device(np.ascontiguousarray(p.A @ p.value_of(self.q[pop]), dtype=np.float64))
+        k.excesses[_grid(s.shape[0])](s, *self.bounds, self.g[pop], self.h[pop], self.v[pop])
+
+    def objective(self, pop: int) -> float:
+        """Population ``pop``'s largest violation."""
+        top = self.top[pop : pop + 1]
+        top.copy_to_device(np.zeros(1))
+        (blocks, _), threads = _grid(self.v.shape[1])
+        k.max_violation[min(blocks, REDUCE_BLOCKS), threads](self.v[pop], top)
+        return float(top.copy_to_host()[0])
+
+    def set_levels(self, pop: int, js: np.ndarray, levels: np.ndarray) -> None:
+        """Move the given variables of population ``pop`` to the given levels unconditionally."""
+        q = self.q[pop]
+        rows = (self.g[pop], self.h[pop], self.v[pop])
+        for j, lvl in zip(js.astype(np.int64), levels.astype(np.int64), strict=True):
+            lo, hi = self.indptr[j], self.indptr[j + 1]
+            delta = self.host_values[j, lvl] - self.host_values[j, q[j]]
+            if hi > lo:
+                k.move[_grid(hi - lo)](self.indices, self.coefs, lo, hi, delta, *rows)
+            q[j] = lvl
+        self.d_q[pop].copy_to_device(q)
+
+    def _top_order(self, pops: Sequence[int]) -> np.ndarray:
+        """Per population, the ``top_rows`` most violated rows by decreasing violation, ties by index
+        (``argsort(-v)``'s head).
+
+        A column has fewer rows than ``top_rows``, so the walk of ``sparse_base`` always meets a row
+        off the column (or a zero violation) within them; the base it finds has the same value as
+        with the full order, whichever rows tie at the cut.
+        """
+        order = np.empty((len(pops), self.top_rows), dtype=np.int64)
+        for r, pop in enumerate(pops):
+            v = self.v[pop].copy_to_host()
+            top = np.sort(np.argpartition(-v, self.top_rows - 1)[: self.top_rows])
+            order[r] = top[np.argsort(-v[top], kind="stable")]
+        return order
+
+
+class CudaState:
+    """One population of a ``CudaPopulations``, with ``CpuState``'s interface."""
+
+    def __init__(self, store: CudaPopulations, pop: int) -> None:
+        self.store, self.pop = store, pop
+
+    @property
+    def g(self) -> object:
+        return self.store.g[self.pop]
+
+    @property
+    def h(self) -> object:
+        return self.store.h[self.pop]
+
+    @property
+    def v(self) -> object:
+        return self.store.v[self.pop]
 
     def load(self, levels: np.ndarray) -> None:
         """Set every level and recompute excesses and violations from scratch (no drift)."""
-        p = self.problem
-        self.q[:] = levels
-        self.d_q.copy_to_device(self.q)
-        s = cuda.to_device(np.ascontiguousarray(p.A @ p.value_of(self.q), dtype=np.float64))
-        k.excesses[_grid(s.shape[0])](s, *self.bounds, self.g, self.h, self.v)
+        self.store.load(self.pop, levels)
 
     def objective(self) -> float:
         """The current largest violation."""
-        self.top.copy_to_device(np.zeros(1))
-        blocks, threads = _grid(self.v.shape[0])
-        k.max_violation[min(blocks, REDUCE_BLOCKS), threads](self.v, self.top)
-        return float(self.top.copy_to_host()[0])
+        return self.store.objective(self.pop)
 
     def levels(self) -> np.ndarray:
         """A host copy of the levels."""
-        return self.q.copy()
+        return self.store.q[self.pop].copy()
 
     def violations(self) -> np.ndarray:
         """A host copy of the row violations."""
@@ -97,74 +274,16 @@ class CudaState:
 
     def above(self, row: int) -> bool:
         """True when row ``row`` is violated from above (its activity must decrease)."""
-        return bool(self.g[row] > self.h[row])
+        return bool(self.store.g[self.pop, row] > self.store.h[self.pop, row])
 
-    def full_pass(
-        self, t_obj: float, squarings: int, tol: float, js: np.ndarray | None = None
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Best move of each variable in ``js`` (default all): (level, new max, surrogate change).
-
-        Level -1 marks a variable with no other value.
-        """
-        d_js = self.d_all_vars if js is None else cuda.to_device(js.astype(np.int64))
-        nj = d_js.shape[0]
-        if nj == 0:
-            return np.empty(0, dtype=np.int64), np.empty(0), np.empty(0)
-        if nj > self.base.shape[0]:
-            self._allocate(nj)
-        scale = (1.0 / t_obj, int(squarings))
-        k.old_surrogate[_grid(self.v.shape[0])](self.v, *scale, self.old)
-        tail = (self.values, self.sizes, self.d_q, d_js, *scale, self.mx, self.ds)
-        if self.dense is not None:
-            k.score_dense[_grid(nj * self.kmax)](self.dense, self.g, self.h, self.old, *tail)
-        else:
-            order = cuda.to_device(self._top_order())
-            k.sparse_base[_grid(nj)](self.d_indptr, self.indices, order, self.v, d_js, self.base)
-            csc = (self.d_indptr, self.indices, self.coefs)
-            k.score_sparse[_grid(nj * self.kmax)](*csc, self.g, self.h, self.old, self.base, *tail)
-        out = (self.out_level, self.out_max, self.out_ds)
-        k.pick[_grid(nj)](self.mx, self.ds, self.kmax, self.sizes, self.d_q, d_js, float(tol), *out)
-        return tuple(a[:nj].copy_to_host() for a in out)
+    def full_pass(self, t_obj: float, squarings: int, tol: float, js: np.ndarray | None = None) -> PassOut:
+        """Best move of each variable in ``js`` (default all): (level, new max, surrogate change)."""
+        return self.store.full_pass([self.pop], [t_obj], [squarings], [tol], js)[0]
 
     def apply(self, cands: np.ndarray, t_scale: float, squarings: int, tol: float, ds_tol: float) -> int:
-        """Recheck candidates in order on the current state, applying those that still improve.
-
-        One launch of the one-block ``recheck`` kernel for the whole list, then one read-back of
-        the levels: no host round trip per candidate.
-        """
-        if cands.size == 0:
-            return 0
-        d_cands = cuda.to_device(cands.astype(np.int64))
-        csc = (self.d_indptr, self.indices, self.coefs)
-        state = (self.g, self.h, self.v, self.values, self.sizes, self.d_q, self.mask, self.stamp + 1)
-        scale = (1.0 / t_scale, int(squarings), float(tol), float(ds_tol))
-        k.recheck[1, self.recheck_threads](d_cands, *csc, *state, *scale, self.scores, self.applied)
-        self.stamp += int(cands.size)
-        self.d_q.copy_to_host(self.q)
-        return int(self.applied.copy_to_host()[0])
+        """Recheck candidates in order on the current state, applying those that still improve."""
+        return self.store.apply([self.pop], [cands], [t_scale], [squarings], [tol], [ds_tol])[0]
 
     def set_levels(self, js: np.ndarray, levels: np.ndarray) -> None:
         """Move the given variables to the given levels unconditionally."""
-        for j, lvl in zip(js.astype(np.int64), levels.astype(np.int64), strict=True):
-            self._move(j, lvl)
-        self.d_q.copy_to_device(self.q)
-
-    def _top_order(self) -> np.ndarray:
-        """The ``top_rows`` most violated rows by decreasing violation, ties by index (``argsort(-v)``'s head).
-
-        A column has fewer rows than ``top_rows``, so the walk of ``sparse_base``
-        always meets a row off the column (or a zero violation) within them; the
-        base it finds has the same value as with the full order, whichever rows
-        tie at the cut.
-        """
-        v = self.v.copy_to_host()
-        top = np.sort(np.argpartition(-v, self.top_rows - 1)[: self.top_rows])
-        return top[np.argsort(-v[top], kind="stable")]
-
-    def _move(self, j: int, lvl: int) -> None:
-        """Move variable ``j`` to level ``lvl`` on the device (host levels only; the caller syncs ``d_q``)."""
-        lo, hi = self.indptr[j], self.indptr[j + 1]
-        delta = self.host_values[j, lvl] - self.host_values[j, self.q[j]]
-        if hi > lo:
-            k.move[_grid(hi - lo)](self.indices, self.coefs, lo, hi, delta, self.g, self.h, self.v)
-        self.q[j] = lvl
+        self.store.set_levels(self.pop, js, levels)

@@ -16,6 +16,11 @@ of the LP point or from random levels near its rounding (uniform levels when
 there is no LP point). It stops at the time limit, the stall limit, or a
 proven optimum (the LP bound, or zero, is reached).
 
+With ``populations`` > 1 that many independent searches run in lockstep and
+share the best point and the stop. The first is the one-population search
+itself; the others start from random roundings with their own random streams.
+On the GPU their passes and rechecks share kernel launches (``populations.py``).
+
 Along one variable the new max and the surrogate are convex in its value, so
 domains of more than ``WINDOW_MIN`` values are searched by bisection on the
 CPU rather than scanned (``kernels_cpu.convex_best``).
@@ -24,6 +29,7 @@ CPU rather than scanned (``kernels_cpu.convex_best``).
 from __future__ import annotations
 
 import math
+from collections.abc import Generator
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -34,12 +40,16 @@ from dopt.core.context import SolveContext
 from dopt.core.errors import MethodError
 from dopt.core.registry import option, register_method
 from dopt.core.result import Result
+from dopt.dmmv.populations import ApplyRequest, PassRequest, Request, answer_each, run_lockstep
 from dopt.dmmv.problem import DMMVProblem
 from dopt.dmmv.state import CpuState
 
 REL_TOL = 1e-9  # relative tolerance on the max violation when comparing moves
 DS_TOL = 1e-9  # minimum surrogate decrease for a tie move to count
 LP_INIT_MAX_NNZ = 1_000_000
+STATUS_ORDER = ("optimal", "interrupted", "time_limit", "iteration_limit", "converged")  # the run's, over populations
+
+Steps = Generator[Request, Any, Any]  # a search step: yields pass and recheck requests, returns its value
 
 
 @dataclass(frozen=True)
@@ -61,7 +71,10 @@ class LocalOptions:
     restart_after: int = option(2, "failed kicks in a row before a restart (0: never)")
     restart_spread: int = option(2, "every other restart draws levels within this many of the rounded LP point")
     pair_size: int = option(12, "variables of the worst constraint tried in pair moves at a local optimum (0: off)")
-    max_rounds: int = option(0, "stop after this many passes (0: no limit)")
+    max_rounds: int = option(0, "stop after this many passes per population (0: no limit)")
+    populations: int = option(
+        1, "independent searches run in lockstep, sharing the best point (on the GPU they share kernel launches)"
+    )
 
     def validate(self) -> None:
         p = self.surrogate_power
@@ -71,6 +84,8 @@ class LocalOptions:
             raise ValueError("pair_size and restart_spread must be >= 0")
         if self.max_stall < 0 or self.kick_size < 1 or self.kick_patience < 1 or self.max_rounds < 0:
             raise ValueError("max_stall, max_rounds >= 0 and kick_size, kick_patience >= 1 are required")
+        if self.populations < 1:
+            raise ValueError(f"populations must be >= 1, got {self.populations}")
         if not 0 < self.kick_max_fraction <= 1:
             raise ValueError("kick_max_fraction must be in (0, 1]")
 
@@ -84,13 +99,17 @@ class LocalOptions:
     summary="iterated local search: parallel exact move scoring, p-norm smoothing, pair moves, kicks, restarts",
 )
 def solve_local(problem: DMMVProblem, opts: LocalOptions, ctx: SolveContext) -> Result:
-    """Run the local search until the time limit, the stall limit or a proven optimum."""
-    state = _make_state(problem, ctx.device)
+    """Run the local search(es) until the time limit, the stall limit or a proven optimum."""
+    count = opts.populations
+    states, answer = _make_states(problem, ctx.device, count)
     anchor, start, bound = _initial_point(problem, opts, ctx)
-    search = _Search(problem, opts, ctx, state, bound, anchor)
-    status = search.run(start)
-    x = problem.value_of(search.best_levels)
-    extras: dict[str, Any] = {"kicks": search.kicks, "moves": search.moves, "restarts": search.restarts}
+    incumbent = _Incumbent(ctx, bound)
+    searches, starts = _populations(problem, opts, ctx, states, incumbent, anchor, start)
+    statuses = run_lockstep([s.run(x0) for s, x0 in zip(searches, starts, strict=True)], answer)
+    status = "optimal" if incumbent.proven_optimal() else min(statuses, key=STATUS_ORDER.index)
+    x = problem.value_of(incumbent.levels)
+    extras: dict[str, Any] = {name: sum(getattr(s, name) for s in searches) for name in ("kicks", "moves", "restarts")}
+    extras["populations"] = count
     if bound is not None:
         extras["bound"] = bound
     return Result(
@@ -99,21 +118,65 @@ def solve_local(problem: DMMVProblem, opts: LocalOptions, ctx: SolveContext) -> 
         status=status,
         method="dmmv.local",
         device=ctx.device,
-        iterations=search.rounds,
+        iterations=incumbent.rounds,
         extras=extras,
     )
 
 
-def _make_state(problem: DMMVProblem, device: str) -> Any:
-    if device == "gpu":
-        from dopt.dmmv.cuda_state import CudaState
+def _populations(
+    problem: DMMVProblem,
+    opts: LocalOptions,
+    ctx: SolveContext,
+    states: list[Any],
+    incumbent: _Incumbent,
+    anchor: np.ndarray | None,
+    start: np.ndarray,
+) -> tuple[list[_Search], list[np.ndarray]]:
+    """One search per state and its start. Population 0 is the one-population search (``start``, the run's
+    random stream); the others draw their own streams from the seed and start from fresh levels."""
+    rngs = [ctx.rng] + [np.random.default_rng([ctx.seed, pop]) for pop in range(1, len(states))]
+    pairs = zip(states, rngs, strict=True)
+    searches = [_Search(problem, opts, ctx, state, incumbent, anchor, rng) for state, rng in pairs]
+    return searches, [start] + [search.fresh_levels(pop) for pop, search in enumerate(searches[1:], 1)]
 
-        return CudaState(problem)
-    return CpuState(problem)
+
+def _make_states(problem: DMMVProblem, device: str, count: int) -> tuple[list[Any], Any]:
+    """``count`` search states on ``device`` and the answerer of their pass and recheck requests."""
+    if device == "gpu":
+        from dopt.dmmv.cuda_state import CudaPopulations
+
+        store = CudaPopulations(problem, count)
+        return [store.state(p) for p in range(count)], store.answer
+    states = [CpuState(problem) for _ in range(count)]
+    return states, answer_each(states)
+
+
+class _Incumbent:
+    """The best point over all populations, the lower bound, the pass count and the progress reports."""
+
+    def __init__(self, ctx: SolveContext, bound: float | None) -> None:
+        self.ctx, self.bound = ctx, bound
+        self.value, self.levels = math.inf, None
+        self.rounds = 0
+
+    def offer(self, value: float, levels: np.ndarray) -> None:
+        if self.levels is None or value < self.value - REL_TOL * self.value:
+            self.value, self.levels = value, levels.copy()
+
+    def report(self) -> None:
+        self.ctx.report(self.rounds, self.value, bound=self.bound)
+
+    def proven_optimal(self) -> bool:
+        floor = 0.0 if self.bound is None else self.bound
+        return self.value <= floor + REL_TOL * max(floor, 1e-300)
 
 
 class _Search:
-    """The iterated local search over one state; keeps the best point found."""
+    """The iterated local search over one state; keeps its own best point and offers it to the shared incumbent.
+
+    ``run`` and the steps it calls are coroutines: they yield each full pass and recheck as a
+    request (``populations.py``) and receive the answer.
+    """
 
     def __init__(
         self,
@@ -121,11 +184,12 @@ class _Search:
         opts: LocalOptions,
         ctx: SolveContext,
         state: Any,
-        bound: float | None,
+        incumbent: _Incumbent,
         anchor: np.ndarray | None,
+        rng: np.random.Generator,
     ) -> None:
         self.problem, self.opts, self.ctx, self.state = problem, opts, ctx, state
-        self.bound, self.anchor = bound, anchor
+        self.incumbent, self.anchor, self.rng = incumbent, anchor, rng
         self.squarings = round(math.log2(opts.surrogate_power))
         n = problem.shape[1]
         automatic = math.inf if ctx.time_limit is not None else 50 + 4 * int(math.sqrt(n))
@@ -136,27 +200,28 @@ class _Search:
         self.best_levels = np.zeros(n, dtype=np.int64)
         self.best = math.inf
 
-    def run(self, start: np.ndarray) -> str:
+    def run(self, start: np.ndarray) -> Steps:
         """Smooth, descend, kick, repeat; return the status."""
         self.state.load(start)
         self.best_levels, self.best = start.copy(), self.state.objective()
-        self.ctx.report(0, self.best)
+        self.incumbent.offer(self.best, self.best_levels)
+        self.incumbent.report()
         stall, kick = 0, self.opts.kick_size
-        reason = self._smooth() if self.opts.smoothing else None
+        reason = (yield from self._smooth()) if self.opts.smoothing else None
         while True:
             before = self.best
-            reason = reason or self._descend()
-            while reason is None and self._pair_escape():
-                reason = self._descend()
+            reason = reason or (yield from self._descend())
+            while reason is None and (yield from self._pair_escape()):
+                reason = yield from self._descend()
             self._keep_if_best()
             if self.best < before - REL_TOL * before:
                 stall, kick = 0, self.opts.kick_size
-                self.ctx.report(self.rounds, self.best, bound=self.bound)
+                self.incumbent.report()
             else:
                 stall += 1
                 if stall % self.opts.kick_patience == 0:
                     kick = min(2 * kick, self.max_kick)
-            if self._proven_optimal():
+            if self.incumbent.proven_optimal():
                 return "optimal"
             if reason is not None:
                 return reason
@@ -164,23 +229,24 @@ class _Search:
                 return "converged"
             if self.opts.restart_after and stall % self.opts.restart_after == 0:
                 self.restarts += 1
-                self.state.load(self._restart_levels())
-                reason = self._smooth() if self.opts.smoothing else None
+                self.state.load(self.fresh_levels(self.restarts))
+                reason = (yield from self._smooth()) if self.opts.smoothing else None
             else:
                 self._kick(kick, from_best=stall % self.opts.kick_patience == 0)
                 if self.opts.smoothing:
-                    reason = self._descend(smoothing=True)
+                    reason = yield from self._descend(smoothing=True)
 
-    def _restart_levels(self) -> np.ndarray:
-        """A fresh start: alternately a random rounding of the anchor point and random levels near its rounding.
+    def fresh_levels(self, variant: int) -> np.ndarray:
+        """A fresh start: a random rounding of the anchor point (odd ``variant``) or random levels near its
+        rounding (even).
 
         Without an anchor the levels are uniform. Near the anchor means within ``restart_spread``
         levels: on large domains a uniform point is far from every good one.
         """
-        rng, sizes = self.ctx.rng, self.problem.sizes
+        rng, sizes = self.rng, self.problem.sizes
         if self.anchor is None:
             return (rng.random(sizes.size) * sizes).astype(np.int64)
-        if self.restarts % 2 == 1:
+        if variant % 2 == 1:
             return randomized_rounding(self.problem, self.anchor, rng)
         from dopt.dmmv.relax import round_to_domain
 
@@ -192,29 +258,28 @@ class _Search:
         value = self.state.objective()
         if value < self.best - REL_TOL * self.best:
             self.best, self.best_levels = value, self.state.levels()
-
-    def _proven_optimal(self) -> bool:
-        floor = 0.0 if self.bound is None else self.bound
-        return self.best <= floor + REL_TOL * max(floor, 1e-300)
+            self.incumbent.offer(self.best, self.best_levels)
 
     def _stop_reason(self) -> str | None:
+        if self.incumbent.proven_optimal():
+            return "optimal"
         if self.opts.max_rounds and self.rounds >= self.opts.max_rounds:
             return "iteration_limit"
         return self.ctx.stop_reason()
 
-    def _smooth(self) -> str | None:
+    def _smooth(self) -> Steps:
         """p-norm continuation: descend on sum_i v_i^p alone for p = 2, 4, ... up to the surrogate power."""
         final = self.squarings
         for sq in range(1, final + 1):
             self.squarings = sq
-            reason = self._descend(smoothing=True)
+            reason = yield from self._descend(smoothing=True)
             if reason is not None:
                 self.squarings = final
                 return reason
         self.squarings = final
         return None
 
-    def _descend(self, smoothing: bool = False) -> str | None:
+    def _descend(self, smoothing: bool = False) -> Steps:
         """Best-improvement passes until a local optimum; a stop reason if one came first.
 
         While ``smoothing`` moves are ranked and accepted on the surrogate alone, so
@@ -230,7 +295,7 @@ class _Search:
             if t_obj <= 0.0:
                 return None
             tol = -1.0 if smoothing else REL_TOL * t_obj
-            level, new_max, ds = state.full_pass(t_obj, sq, tol)
+            level, new_max, ds = yield PassRequest(t_obj, sq, tol)
             if smoothing:
                 improving = (level >= 0) & (ds < -DS_TOL)
             else:
@@ -243,13 +308,14 @@ class _Search:
                 if smoothing
                 else cands[np.lexsort((ds[cands], new_max[cands]))]
             )
-            self.moves += state.apply(cands, t_obj, sq, tol, DS_TOL)
+            self.moves += yield ApplyRequest(cands, t_obj, sq, tol, DS_TOL)
             self.rounds += 1
+            self.incumbent.rounds += 1
             self._keep_if_best()
-            if self.rounds % 16 == 0:
-                self.ctx.report(self.rounds, min(self.best, state.objective()), bound=self.bound)
+            if self.incumbent.rounds % 16 == 0:
+                self.incumbent.report()
 
-    def _pair_escape(self) -> bool:
+    def _pair_escape(self) -> Steps:
         """Try pair moves (one variable a level up or down, another to its best value); apply the first that improves.
 
         Single moves cannot lower the max when two variables must change together;
@@ -269,7 +335,7 @@ class _Search:
                 if others.size == 0 or not 0 <= la < sizes[a]:
                     continue
                 state.set_levels(np.array([a]), np.array([la]))
-                level, new_max, _ = state.full_pass(t_obj, self.squarings, tol, others)
+                level, new_max, _ = yield PassRequest(t_obj, self.squarings, tol, others)
                 new_max = np.where(level >= 0, new_max, np.inf)
                 b = int(np.argmin(new_max))
                 if new_max[b] < t_obj - tol:
@@ -291,7 +357,7 @@ class _Search:
     def _kick(self, size: int, from_best: bool) -> None:
         """Move some variables of the worst constraint a level, from the current or the best point."""
         self.kicks += 1
-        state, rng = self.state, self.ctx.rng
+        state, rng = self.state, self.rng
         if from_best:
             state.load(self.best_levels)
         base = state.levels()
