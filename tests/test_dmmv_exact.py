@@ -6,11 +6,13 @@ import functools
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 from dmmv_cases import brute_force, random_tiny_problem
+from scipy.optimize import linprog
 
 import dopt
 from dopt.core.context import SolveContext
-from dopt.dmmv import DMMVProblem, milp
+from dopt.dmmv import DMMVProblem, milp, relax
 from dopt.dmmv.relax import lp_relaxation, round_to_domain
 
 SEEDS = range(60)
@@ -66,6 +68,72 @@ def test_lp_relaxation_known_answer() -> None:
     assert lp.status == "optimal"
     np.testing.assert_allclose(lp.x, [0.75], atol=1e-9)
     assert lp.bound == pytest.approx(0.75, abs=1e-9)
+
+
+def _lp_parts(problem: DMMVProblem) -> tuple:
+    """The relaxation's inequality rows, right-hand side and box, as ``lp_relaxation`` builds them."""
+    rows = relax.epigraph_rows(problem, problem.A, np.zeros(problem.shape[0]))
+    a_ub = sp.vstack([rows.upper, -rows.lower], format="csr")
+    b_ub = np.concatenate([rows.upper_rhs, -rows.lower_rhs])
+    return (a_ub, b_ub, *relax.domain_range(problem))
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_dual_bound_is_valid_for_any_multipliers_and_tight_at_the_dual_optimum(seed: int) -> None:
+    problem, best = tiny(seed)
+    a_ub, b_ub, lo, hi = _lp_parts(problem)
+    n = problem.shape[1]
+    cost = np.zeros(n + 1)
+    cost[n] = 1.0
+    bounds = np.column_stack([np.append(lo, 0.0), np.append(hi, np.inf)])
+    res = linprog(cost, A_ub=a_ub, b_ub=b_ub, bounds=bounds, method="highs")
+    rng = np.random.default_rng(seed)
+    for _ in range(20):
+        y = rng.exponential(size=b_ub.size) * (rng.random(b_ub.size) < 0.5)
+        assert relax.dual_bound(a_ub, b_ub, lo, hi, y) <= res.fun + 1e-9
+    assert relax.dual_bound(a_ub, b_ub, lo, hi, res.ineqlin.marginals) == pytest.approx(res.fun, abs=1e-9)
+    assert res.fun <= best + 1e-9
+
+
+@pytest.mark.skipif(not milp.highspy_available(), reason="PDLP needs highspy")
+@pytest.mark.parametrize("seed", range(8))
+def test_pdlp_relaxation_bound_is_valid_and_close_to_the_simplex(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Sparse LPs go to PDLP (threshold lowered here): its bound never exceeds the brute-force optimum and
+    matches the simplex's LP optimum to PDLP's accuracy."""
+    problem, best = tiny(seed)
+    sparse_problem = DMMVProblem(
+        sp.csc_array(problem.A), problem.values, lower=problem.lower, upper=problem.upper, weights=problem.weights
+    )
+    simplex = lp_relaxation(sparse_problem)
+    monkeypatch.setattr(relax, "PDLP_MIN_NNZ", 0)
+    pdlp = lp_relaxation(sparse_problem)
+    assert pdlp.status == "optimal"
+    assert pdlp.bound <= best + 1e-9
+    assert pdlp.bound == pytest.approx(simplex.bound, rel=1e-4, abs=1e-6)
+    lo, hi = relax.domain_range(problem)
+    assert np.all((pdlp.x >= lo) & (pdlp.x <= hi))
+
+
+def test_zero_violation_fit_skips_the_lp_on_consistent_dense_data(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Data from a point inside the box (one variable of a single value): the fit meets every row, the LP
+    solver is never called, and the bound is the LP optimum 0."""
+    rng = np.random.default_rng(5)
+    A = rng.normal(size=(40, 12))
+    values = np.tile(np.linspace(-1.0, 1.0, 5), (12, 1))
+    values[3, 1:] = np.nan
+    values[3, 0] = 0.25
+    z = np.append(rng.uniform(-0.9, 0.9, size=11), 0.0)
+    z[3] = 0.25
+    problem = DMMVProblem(A, values, lower=A @ z - 0.01, upper=A @ z + 0.01)
+
+    def no_lp(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the LP solver ran")
+
+    monkeypatch.setattr(relax, "linprog", no_lp)
+    lp = lp_relaxation(problem)
+    assert (lp.status, lp.bound) == ("optimal", 0.0)
+    assert problem.objective(lp.x) <= 1e-9 and lp.x[3] == 0.25
+    assert relax.zero_violation_point(chebyshev_problem()) is None
 
 
 def test_round_to_domain_nearest_with_ties_to_lower() -> None:

@@ -428,11 +428,11 @@ def _least_squares_point(problem: DMMVProblem) -> np.ndarray:
     """Weighted least-squares fit of A x to the middle of each finite [lower, upper] range."""
     from scipy.sparse.linalg import aslinearoperator, lsmr
 
-    lo, up = problem.lower, problem.upper
-    target = np.where(np.isfinite(lo) & np.isfinite(up), 0.5 * (lo + up), np.where(np.isfinite(lo), lo, up))
-    rows = np.isfinite(target)
+    from dopt.dmmv.relax import fit_targets
+
+    rows, target = fit_targets(problem)
     A = problem.A[rows]
     w = problem.weights[rows]
     op = aslinearoperator(sp.diags_array(w) @ A if problem.is_sparse else w[:, None] * A)
-    x = lsmr(op, w * target[rows], maxiter=200)[0]
+    x = lsmr(op, w * target, maxiter=200)[0]
     return np.clip(x, np.nanmin(problem.values, axis=1), np.nanmax(problem.values, axis=1))

@@ -11,11 +11,8 @@ solution and stops on Ctrl-C; the scipy backend (always installed) does neither.
 from __future__ import annotations
 
 import importlib.util
-import os
-import sys
 import warnings
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -27,7 +24,7 @@ from dopt.core.context import SolveContext
 from dopt.core.registry import option, register_method
 from dopt.core.result import Result
 from dopt.dmmv.problem import DMMVProblem
-from dopt.dmmv.relax import MIN_TIME_LIMIT, epigraph_rows, lp_relaxation, round_to_domain
+from dopt.dmmv.relax import MIN_TIME_LIMIT, epigraph_rows, lp_relaxation, quiet_highs, round_to_domain
 
 GRID_RTOL = 1e-9  # a domain within this relative distance of a uniform grid is treated as one
 FALLBACK_LP_SHARE = 0.1  # an LP fallback after a time limit may take this share of the limit more
@@ -216,9 +213,7 @@ def _solve_highspy(problem: DMMVProblem, form: Formulation, options: MILPOptions
     """Solve with highspy, reporting improving solutions and stopping on ctx's stop requests."""
     import highspy
 
-    with _stdout_silenced():  # the first Highs() prints a banner from C++, before any option applies
-        h = highspy.Highs()
-    h.silent()
+    h = quiet_highs()
     for name, value in _highs_options(options, ctx).items():
         h.setOptionValue(name, value)
     _pass_model(h, form)
@@ -246,20 +241,6 @@ def _solve_highspy(problem: DMMVProblem, form: Formulation, options: MILPOptions
     model_status = h.getModelStatus()
     status = _highspy_status(model_status, highspy.HighsModelStatus, options, ctx)
     return Outcome(best, status, {"solver_status": h.modelStatusToString(model_status), "nodes": info.mip_node_count})
-
-
-@contextmanager
-def _stdout_silenced() -> Iterator[None]:
-    """Point file descriptor 1 at /dev/null for the duration (C++ output bypasses sys.stdout)."""
-    sys.stdout.flush()
-    saved = os.dup(1)
-    try:
-        with open(os.devnull, "w") as null:
-            os.dup2(null.fileno(), 1)
-        yield
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
 
 
 def _guarded(handler: Callable[[Any], None], errors: list[BaseException]) -> Callable[[Any], None]:
