@@ -12,11 +12,13 @@ import scipy.ndimage
 import scipy.sparse as sp
 
 import dopt
+from dopt.dmmv import tomography
 from dopt.dmmv.tomography import (
     TomographySpec,
     boundary_pixels,
     grey_levels,
     make_instance,
+    median_smoothed,
     metrics,
     random_blobs,
     ray_matrix,
@@ -27,6 +29,7 @@ from dopt.dmmv.tomography import (
     shepp_logan,
     sirt,
     smooth_and_repair,
+    total_variation,
 )
 
 
@@ -219,6 +222,43 @@ def test_smooth_and_repair_removes_speckle_and_ends_within_the_noise_bound() -> 
     assert metrics(inst, repaired)["pixel_error_rate"] < metrics(inst, start)["pixel_error_rate"]
     with pytest.raises(ValueError, match="tolerance"):
         smooth_and_repair(inst, start, tolerance=-1.0)
+
+
+def test_total_variation_sums_neighbour_differences() -> None:
+    image = np.array([[0.0, 0.0, 255.0], [0.0, 85.0, 255.0]])
+    # rows: |0-0|+|0-255| + |0-85|+|85-255| ; columns: |0-0|+|0-85|+|255-255|
+    assert total_variation(image) == 255 + 85 + 170 + 85
+    assert total_variation(np.full((4, 5), 170.0)) == 0.0
+
+
+def test_repair_cycles_return_the_least_varied_image_that_explains_the_data(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each cycle repairs the median of the previous cycle's image with its share of the time; the image kept
+    is the least varied among those within the slack of the least max residual, never a smoother one that
+    leaves the data unexplained."""
+    inst = make_instance(TomographySpec(size=16, angles=6, levels=2, phantom="shepp-logan", noise=5.0, seed=1))
+    truth = inst.truth
+    blank = np.zeros_like(truth)  # no variation at all, but far from the data
+    flipped = truth.copy()
+    flipped[8, 8] = 255.0 - flipped[8, 8]  # one wrong pixel: rougher and further from the data
+    flipped[3, 8] = 255.0 - flipped[3, 8]
+    scripted = [blank, truth, flipped]
+    calls = []
+
+    def fake_refine(instance, image, *, time_limit, seed, **refine):
+        calls.append((image.copy(), time_limit, seed, refine))
+        return scripted[len(calls) - 1]
+
+    monkeypatch.setattr(tomography, "refine_boundaries", fake_refine)
+    start = truth.copy()
+    kept = smooth_and_repair(inst, start, cycles=3, time_limit=30.0, seed=7, tolerance=5.0)
+    np.testing.assert_array_equal(kept, truth)
+    assert total_variation(blank) < total_variation(truth) < total_variation(flipped)
+    assert [(t, seed) for _, t, seed, _ in calls] == [(10.0, 7), (10.0, 8), (10.0, 9)]
+    assert all(refine == {"tolerance": 5.0} for *_, refine in calls)
+    np.testing.assert_array_equal(calls[1][0], median_smoothed(inst, blank))
+    np.testing.assert_array_equal(calls[2][0], median_smoothed(inst, truth))
+    with pytest.raises(ValueError, match="cycles"):
+        smooth_and_repair(inst, start, cycles=0, tolerance=5.0)
 
 
 def test_refine_boundaries_checks_its_arguments() -> None:

@@ -25,6 +25,7 @@ from numba import njit
 from dopt.dmmv.problem import DMMVProblem
 
 MIN_SEGMENT = 1e-12  # shorter ray-pixel segments (corner touches) are dropped
+CONSISTENT_SLACK = 0.05  # smooth_and_repair: max residuals within 5% of the least reached count as explaining the data
 PhantomKind = Literal["shepp-logan", "blobs"]
 
 # The modified Shepp-Logan phantom (Toft): intensity, semi-axes a, b, centre x, y, rotation in degrees,
@@ -410,17 +411,47 @@ def refine_boundaries(
 
 
 def smooth_and_repair(
-    instance: TomographyInstance, start: np.ndarray, *, filter_size: int = 3, **refine: Any
+    instance: TomographyInstance,
+    start: np.ndarray,
+    *,
+    filter_size: int = 3,
+    cycles: int = 1,
+    time_limit: float = 10.0,
+    seed: int = 0,
+    **refine: Any,
 ) -> np.ndarray:
-    """DART's smoothing step, then DMMV back to the data: a median-filtered image repaired on its boundaries.
+    """DART's smoothing step, then DMMV back to the data: a median-filtered image repaired on its boundaries,
+    repeated ``cycles`` times.
 
     Under uniform noise |e_i| <= δ every image with max residual <= δ explains the data equally
     well, so the data alone cannot pick among them (the sparse-angle case above all); the median
     filter brings in the prior that grey regions are blobs, but leaves rays far outside the
     noise bound. ``refine_boundaries`` with ``tolerance`` = δ (pass it in ``refine``) then moves
     boundary pixels only until every ray is within δ again, and stops there.
+
+    Each cycle starts from the previous one's image, with ``time_limit / cycles`` seconds (and
+    seed ``seed + cycle``). Of the images the cycles end with, the one returned is the one with
+    the least total variation among those that explain the data (max residual within
+    ``CONSISTENT_SLACK`` of the least one reached): the same prior, now as the tie-break among
+    data-consistent images.
     """
-    return refine_boundaries(instance, median_smoothed(instance, start, filter_size), **refine)
+    if cycles < 1:
+        raise ValueError(f"cycles must be >= 1, got {cycles}")
+    image, ends = start, []
+    for cycle in range(cycles):
+        smoothed = median_smoothed(instance, image, filter_size)
+        image = refine_boundaries(instance, smoothed, time_limit=time_limit / cycles, seed=seed + cycle, **refine)
+        residual = float(np.max(np.abs(instance.A @ image.ravel() - instance.sinogram)))
+        ends.append((residual, total_variation(image), image))
+    floor = min(residual for residual, _, _ in ends)
+    consistent = [end for end in ends if end[0] <= floor * (1.0 + CONSISTENT_SLACK)]
+    return min(consistent, key=lambda end: end[1])[2]
+
+
+def total_variation(image: np.ndarray) -> float:
+    """Anisotropic total variation: the summed absolute grey differences of 4-neighbour pixels."""
+    img = np.asarray(image, dtype=np.float64)
+    return float(np.abs(np.diff(img, axis=0)).sum() + np.abs(np.diff(img, axis=1)).sum())
 
 
 def median_smoothed(instance: TomographyInstance, image: np.ndarray, filter_size: int = 3) -> np.ndarray:
