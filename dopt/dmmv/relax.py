@@ -90,8 +90,9 @@ def _weighted_block(B: sp.csr_array, rows: np.ndarray, w: np.ndarray, t_coef: fl
 
 
 def lp_relaxation(problem: DMMVProblem, time_limit: float | None = None) -> LPRelaxation:
-    """Solve the LP relaxation: a zero-violation box point from a bounded least-squares fit when there is one,
-    else HiGHS (through scipy) within ``time_limit`` seconds."""
+    """Solve the LP relaxation within ``time_limit`` seconds: a zero-violation box point from a bounded
+    least-squares fit when there is one, else HiGHS's PDLP for large sparse LPs (with highspy) or its
+    simplex (through scipy)."""
     feasible = zero_violation_point(problem)
     if feasible is not None:
         return LPRelaxation(x=feasible, bound=0.0, status="optimal")
