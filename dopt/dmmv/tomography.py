@@ -336,7 +336,6 @@ def metrics(instance: TomographyInstance, image: np.ndarray) -> dict[str, float 
     """Pixel error rate, mean absolute error, SSIM (None without scikit-image), max sinogram residual."""
     truth = instance.truth
     image = np.asarray(image, dtype=np.float64).reshape(truth.shape)
-    residual = instance.A @ image.ravel() - instance.sinogram
     ssim = None
     if ssim_available():
         from skimage.metrics import structural_similarity
@@ -346,8 +345,14 @@ def metrics(instance: TomographyInstance, image: np.ndarray) -> dict[str, float 
         "pixel_error_rate": float(np.mean(~np.isclose(image, truth))),
         "mae": float(np.mean(np.abs(image - truth))),
         "ssim": ssim,
-        "max_residual": float(np.max(np.abs(residual))),
+        "max_residual": max_residual(instance, image),
     }
+
+
+def max_residual(instance: TomographyInstance, image: np.ndarray) -> float:
+    """The largest |a_i.x - p_i| of the image (flat or 2-D) against the sinogram."""
+    flat = np.asarray(image, dtype=np.float64).ravel()
+    return float(np.max(np.abs(instance.A @ flat - instance.sinogram)))
 
 
 def sart_rounded(instance: TomographyInstance, iterations: int = 1000, seed: int = 0) -> np.ndarray:
@@ -441,8 +446,7 @@ def smooth_and_repair(
     for cycle in range(cycles):
         smoothed = median_smoothed(instance, image, filter_size)
         image = refine_boundaries(instance, smoothed, time_limit=time_limit / cycles, seed=seed + cycle, **refine)
-        residual = float(np.max(np.abs(instance.A @ image.ravel() - instance.sinogram)))
-        ends.append((residual, total_variation(image), image))
+        ends.append((max_residual(instance, image), total_variation(image), image))
     floor = min(residual for residual, _, _ in ends)
     consistent = [end for end in ends if end[0] <= floor * (1.0 + CONSISTENT_SLACK)]
     return min(consistent, key=lambda end: end[1])[2]
