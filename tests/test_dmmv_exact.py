@@ -134,6 +134,11 @@ def test_zero_violation_fit_skips_the_lp_on_consistent_dense_data(monkeypatch: p
     assert (lp.status, lp.bound) == ("optimal", 0.0)
     assert problem.objective(lp.x) <= 1e-9 and lp.x[3] == 0.25
     assert relax.zero_violation_point(chebyshev_problem()) is None
+    monkeypatch.undo()
+    simplex = lp_relaxation(problem, solver="simplex")  # skips the fit: the LP itself, same optimum 0
+    assert simplex.status == "optimal" and simplex.bound == pytest.approx(0.0, abs=1e-9)
+    with pytest.raises(ValueError, match="solver"):
+        lp_relaxation(problem, solver="pdlp")
 
 
 def test_round_to_domain_nearest_with_ties_to_lower() -> None:

@@ -5,15 +5,16 @@ Chebyshev-type LP: minimise t subject to w_i (a_i.x - u_i) <= t and
 w_i (l_i - a_i.x) <= t. Its optimum is a valid lower bound on the DMMV optimum.
 
 The dual simplex is slow on the large, degenerate LPs of sparse instances
-(sparse off-grid systems, tomography): 37 s at n = 3000 and nnz 21k, over a
+(sparse off-grid systems, tomography): 32 s at n = 3000 and nnz 21k, over a
 minute at n = 10^4. Those (sparse, nnz >= ``PDLP_MIN_NNZ``) go to HiGHS's
-first-order PDLP solver when highspy is installed (0.1 s and 0.4 s there). Its
+first-order PDLP solver when highspy is installed (0.13 s and 0.47 s there;
+``benchmarks/dmmv_lp_report.py``). Its
 solution is approximate, so the bound reported is not its objective but the
 weak-duality bound of its dual multipliers, valid for any multipliers.
 
 Dense instances whose data come from a point inside the box have an LP
 optimum of zero; a bounded least-squares fit (a direct solve, cheap at these
-sizes) finds such a point (0.6 s against 39 s for the simplex at n = 1000,
+sizes) finds such a point (0.5 s against 36 s for the simplex at n = 1000,
 m = 3000), so ``lp_relaxation`` tries it first.
 """
 
@@ -25,7 +26,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib.util import find_spec
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import scipy.sparse as sp
@@ -89,11 +90,15 @@ def _weighted_block(B: sp.csr_array, rows: np.ndarray, w: np.ndarray, t_coef: fl
     return sp.hstack([scaled, t_column], format="csr")
 
 
-def lp_relaxation(problem: DMMVProblem, time_limit: float | None = None) -> LPRelaxation:
+def lp_relaxation(
+    problem: DMMVProblem, time_limit: float | None = None, solver: Literal["auto", "simplex"] = "auto"
+) -> LPRelaxation:
     """Solve the LP relaxation within ``time_limit`` seconds: a zero-violation box point from a bounded
     least-squares fit when there is one, else HiGHS's PDLP for large sparse LPs (with highspy) or its
-    simplex (through scipy)."""
-    feasible = zero_violation_point(problem)
+    simplex (through scipy); ``solver="simplex"`` always takes the simplex (an exact vertex)."""
+    if solver not in ("auto", "simplex"):
+        raise ValueError(f"solver must be 'auto' or 'simplex', got {solver!r}")
+    feasible = zero_violation_point(problem) if solver == "auto" else None
     if feasible is not None:
         return LPRelaxation(x=feasible, bound=0.0, status="optimal")
     n = problem.shape[1]
@@ -102,7 +107,8 @@ def lp_relaxation(problem: DMMVProblem, time_limit: float | None = None) -> LPRe
     b_ub = np.concatenate([rows.upper_rhs, -rows.lower_rhs])
     lo, hi = domain_range(problem)
     limit = None if time_limit is None else max(time_limit, MIN_TIME_LIMIT)
-    if problem.is_sparse and problem.A.nnz >= PDLP_MIN_NNZ and find_spec("highspy") is not None:
+    large_sparse = problem.is_sparse and problem.A.nnz >= PDLP_MIN_NNZ
+    if solver == "auto" and large_sparse and find_spec("highspy") is not None:
         x, status, y = _solve_pdlp(a_ub, b_ub, lo, hi, limit)
         bound = dual_bound(a_ub, b_ub, lo, hi, y) if status == "optimal" else 0.0
     else:
