@@ -160,8 +160,8 @@ class CudaPopulations:
             k.score_sparse[grid](*csc, self.g, self.h, self.old, self.base, *tail)
         out = (self.out_level, self.out_max, self.out_ds)
         k.pick[_grid(nj, rows)](self.mx, self.ds, self.kmax, self.sizes, self.d_q, d_js, d_pops, tol, *out)
-        level, new_max, ds = (a.copy_to_host() for a in out)
-        return [(level[p, :nj], new_max[p, :nj], ds[p, :nj]) for p in pops]
+        # only the launched populations' first nj entries come back (a pair move scores a dozen variables)
+        return [tuple(a[p, :nj].copy_to_host() for a in out) for p in pops]
 
     def apply(
         self,
