@@ -4,13 +4,13 @@ Run (full):  python benchmarks/dmmv_apps_report.py --out benchmarks/results
 Quick:       python benchmarks/dmmv_apps_report.py --fir lowpass-25-8 --fir-time-limit 5 --tomo-size 32 \
                  --tomo-angles 8 --tomo-time-limit 5 --sart-iterations 200 --out /tmp/apps
 
-FIR: dmmv.local vs HiGHS (dmmv.milp) and CP-SAT (dmmv.cpsat) at equal time limits vs the continuous Remez /
-firwin designs rounded to the grid (Gurobi is reported as installed or not, never run). Tomography: SART and
-SIRT followed by rounding (and a 3x3 median filter of the rounded SART image, a denoising baseline), dmmv.local
-from the rounded SART image on every pixel and on the boundary pixels only (``tomography.refine_boundaries``),
-the median-filtered image repaired on its boundary pixels until every ray is within the noise bound
-(``tomography.smooth_and_repair``), HiGHS and CP-SAT at the same time limit. Max-error quantization: RTN,
-GPTQ and QuantEase (least squares) vs dmmv.local, HiGHS and CP-SAT per row.
+FIR: dmmv.local vs HiGHS (dmmv.milp), CP-SAT (dmmv.cpsat) and Gurobi (dmmv.gurobi, where installed and its
+licence accepts the model) at equal time limits, and vs the continuous Remez / firwin designs rounded to the
+grid. Tomography: SART and SIRT followed by rounding (and a 3x3 median filter of the rounded SART image, a
+denoising baseline), dmmv.local from the rounded SART image on every pixel and on the boundary pixels only
+(``tomography.refine_boundaries``), the median-filtered image repaired on its boundary pixels until every ray
+is within the noise bound (``tomography.smooth_and_repair``), HiGHS and CP-SAT at the same time limit.
+Max-error quantization: RTN, GPTQ and QuantEase (least squares) vs dmmv.local, HiGHS and CP-SAT per row.
 Writes, for each section run, ``dmmv_apps_<section>.md`` (table) and ``.json`` (every measurement), and
 ``fir_responses.png``. ``--fir`` / ``--tomo-angles`` with no value, or ``--mq-rows 0``, skip a section.
 """
@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 import dopt
-from dopt.dmmv import fir, maxquant, tomography
+from dopt.dmmv import DMMVProblem, fir, maxquant, tomography
 from dopt.quant import QuantProblem
 
 FIR_DEFAULT = ["paper", "lowpass-25-8", "lowpass-55-10", "highpass-61-10", "bandpass-75-12", "lowpass-101-12"]
@@ -54,7 +54,10 @@ def fir_row(name: str, time_limit: float, seed: int) -> dict:
     highs = dopt.solve(problem, "dmmv.milp", time_limit=time_limit)
     found = "fallback" not in highs.extras
     cpsat = dopt.solve(problem, "dmmv.cpsat", time_limit=time_limit) if cpsat_available() else None
+    gurobi = gurobi_ripple(problem, time_limit)
+    bounds = (highs.extras.get("bound"), local.extras.get("bound"), gurobi["gurobi_bound"], 0.0)
     return {
+        **gurobi,
         "cpsat": None if cpsat is None or "fallback" in cpsat.extras else cpsat.objective,
         "cpsat_status": "not installed" if cpsat is None else cpsat.status,
         "spec": name,
@@ -71,9 +74,27 @@ def fir_row(name: str, time_limit: float, seed: int) -> dict:
         "highs": highs.objective if found else None,
         "highs_status": highs.status,
         "highs_bound": highs.extras.get("bound"),
-        "bound": max(b for b in (highs.extras.get("bound"), local.extras.get("bound"), 0.0) if b is not None),
+        "bound": max(b for b in bounds if b is not None),
         "highs_time": highs.wall_time,
         "x": {"remez": remez.tolist(), "local": local.x.tolist(), "highs": highs.x.tolist() if found else None},
+    }
+
+
+def gurobi_ripple(problem: DMMVProblem, time_limit: float) -> dict:
+    """Gurobi's ripple, status and bound at the time limit; "not installed" or "licence refuses" when it cannot run."""
+    if not installed("gurobipy"):
+        return {"gurobi": None, "gurobi_status": "not installed", "gurobi_bound": None}
+    try:
+        result = dopt.solve(problem, "dmmv.gurobi", time_limit=time_limit)
+    except dopt.MethodError as exc:
+        if "licence refuses" not in str(exc):
+            raise
+        return {"gurobi": None, "gurobi_status": f"licence refuses ({2 * problem.shape[0]} rows)", "gurobi_bound": None}
+    found = "fallback" not in result.extras
+    return {
+        "gurobi": result.objective if found else None,
+        "gurobi_status": result.status if found else "none found",
+        "gurobi_bound": result.extras["bound"],
     }
 
 
@@ -138,32 +159,40 @@ def maxquant_rows(args: argparse.Namespace) -> dict:
 
 def fir_table(rows: list[dict], time_limit: float) -> list[str]:
     """Markdown: the FIR ripples, with dmmv.local over HiGHS and over the rounded Remez design."""
-    gurobi = "installed but not run by this script" if installed("gurobipy") else "not installed"
     lines = [
-        f"### FIR filters: max weighted ripple on the grid, {time_limit:g} s each (Gurobi: {gurobi})",
+        f"### FIR filters: max weighted ripple on the grid, {time_limit:g} s each",
         "",
         "| spec | taps | bits | grid | continuous Remez (bound) | Remez rounded | firwin rounded | HiGHS | HiGHS bound "
-        "| CP-SAT | **dmmv.local** | local from Remez rounded | best local / HiGHS | lowest possible / HiGHS "
-        "| best local / Remez rounded |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| CP-SAT | Gurobi | **dmmv.local** | local from Remez rounded | best local / HiGHS | best local / Gurobi "
+        "| lowest possible / HiGHS | best local / Remez rounded |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         highs = "none found" if r["highs"] is None else f"{r['highs']:.5f}"
         bound = "—" if r["highs_bound"] is None else f"{r['highs_bound']:.5f}"
         best = min(r["local"], r["local_remez"])
         ratio = "—" if r["highs"] is None else f"{best / r['highs']:.3f}"
+        to_gurobi = "—" if r["gurobi"] is None else f"{best / r['gurobi']:.3f}"
         floor = "—" if r["highs"] is None else f"{r['bound'] / r['highs']:.3f}"
         lines.append(
             f"| {r['spec']} | {r['taps']} | {r['bits']} | {r['rows']} | {r['continuous']:.5f} "
-            f"| {r['remez_rounded']:.5f} | {r['firwin_rounded']:.5f} | {highs} | {bound} | {_cpsat(r)} "
-            f"| **{r['local']:.5f}** | {r['local_remez']:.5f} | {ratio} | {floor} | {best / r['remez_rounded']:.3f} |"
+            f"| {r['remez_rounded']:.5f} | {r['firwin_rounded']:.5f} | {highs} | {bound} | {_cpsat(r)} | {_gurobi(r)} "
+            f"| **{r['local']:.5f}** | {r['local_remez']:.5f} | {ratio} | {to_gurobi} | {floor} "
+            f"| {best / r['remez_rounded']:.3f} |"
         )
     lines += [
         "",
-        "*lowest possible / HiGHS*: the best proven lower bound (HiGHS's MILP bound or the LP relaxation) over",
-        "HiGHS's ripple; no design can have a smaller ratio than this.",
+        "*lowest possible / HiGHS*: the best proven lower bound (HiGHS's or Gurobi's MILP bound, or the LP",
+        "relaxation) over HiGHS's ripple; no design can have a smaller ratio than this. Gurobi runs with pip's",
+        "size-limited licence, which refuses models of more than 2000 rows.",
     ]
     return lines
+
+
+def _gurobi(r: dict) -> str:
+    if r["gurobi"] is None:
+        return r["gurobi_status"]
+    return f"{r['gurobi']:.5f}" + (" (opt.)" if r["gurobi_status"] == "optimal" else "")
 
 
 def _cpsat(r: dict) -> str:

@@ -48,3 +48,11 @@ def brute_force(problem: DMMVProblem) -> tuple[float, np.ndarray]:
         if value < best_value:
             best_value, best_levels = value, np.array(levels)
     return best_value, best_levels
+
+
+def gaussian_problem(n: int = 60, m: int = 180, levels: int = 16) -> DMMVProblem:
+    """A random Gaussian system too big for HiGHS to prove optimal within a second."""
+    rng = np.random.default_rng(1)
+    A = rng.normal(size=(m, n))
+    b = A @ rng.uniform(-1, 1, size=n) + rng.normal(scale=0.1, size=m)
+    return DMMVProblem(A, np.linspace(-1, 1, levels), b=b)

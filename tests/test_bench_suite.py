@@ -22,14 +22,14 @@ def test_smoke_suite_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture) -
     printed = capsys.readouterr().out
     results = json.loads((out / "results.json").read_text())
     labels = [row["label"] for row in results["rows"]]
-    assert labels == ["dmmv.local", "dmmv.round", "HiGHS", "CP-SAT"]
+    assert labels == ["dmmv.local", "dmmv.round", "HiGHS", "CP-SAT", "Gurobi"]
     local = results["rows"][0]
     assert local["quality"] > 0 and local["seconds"] > 0 and local["status"] == "time_limit"
     for row in results["rows"]:
-        installed = importlib.util.find_spec({"HiGHS": "highspy", "CP-SAT": "ortools"}.get(row["label"], "dopt"))
+        installed = importlib.util.find_spec({"HiGHS": "highspy", "CP-SAT": "ortools", "Gurobi": "gurobipy"}.get(row["label"], "dopt"))
         assert row["status"] != "not installed" if installed else row["status"] == "not installed"
     text = (out / "report.md").read_text()
-    assert "| instance | dmmv.local | dmmv.round | HiGHS (peer) | CP-SAT (peer) | dopt / best peer |" in text
+    assert "| instance | dmmv.local | dmmv.round | HiGHS (peer) | CP-SAT (peer) | Gurobi (peer) | dopt / best peer |" in text
     assert "| off-grid-n12-s1 |" in text
     assert text == printed
     assert "Suite `smoke`" in text and results["machine"]["cores"]
@@ -55,13 +55,22 @@ def test_a_run_that_dies_before_its_report_keeps_every_measurement(
         patch.setattr(report, "write", crash)
         assert main(argv) == 1  # the CLI reports an internal error
     logged = [json.loads(line) for line in (out / "rows.jsonl").read_text().splitlines()]
-    assert [row["label"] for row in logged] == ["dmmv.local", "dmmv.round", "HiGHS", "CP-SAT"]
+    assert [row["label"] for row in logged] == ["dmmv.local", "dmmv.round", "HiGHS", "CP-SAT", "Gurobi"]
     assert all(row["instance"] == "off-grid-n12-s1" for row in logged) and logged[0]["quality"] > 0
     assert main(argv) == 0
     assert not (out / "rows.jsonl").exists()
     assert [row["label"] for row in json.loads((out / "results.json").read_text())["rows"]] == [
         row["label"] for row in logged
     ]
+
+
+def test_gurobi_runs_only_where_the_pip_licence_accepts_the_model() -> None:
+    """The 3000 x 1000 off-grid case has 6000 epigraph rows, over the 2000 of pip's licence: no Gurobi entry."""
+    from dopt.dmmv.bench import cases
+
+    labels = {case.instance: [entry.label for entry in case.entries] for case in cases("full")}
+    assert "Gurobi" not in labels["off-grid-n1000-s1"]
+    assert all("Gurobi" in found for name, found in labels.items() if name != "off-grid-n1000-s1")
 
 
 def test_ratio_and_bold_mark_where_dopt_wins() -> None:

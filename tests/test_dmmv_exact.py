@@ -7,7 +7,7 @@ import functools
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from dmmv_cases import brute_force, random_tiny_problem
+from dmmv_cases import brute_force, gaussian_problem, random_tiny_problem
 from scipy.optimize import linprog
 
 import dopt
@@ -24,14 +24,6 @@ def tiny(seed: int) -> tuple[DMMVProblem, float]:
     """Tiny instance ``seed`` and its brute-force optimum."""
     problem = random_tiny_problem(seed)
     return problem, brute_force(problem)[0]
-
-
-def gaussian_problem(n: int = 60, m: int = 180, levels: int = 16) -> DMMVProblem:
-    """A random Gaussian system too big for HiGHS to prove optimal within a second."""
-    rng = np.random.default_rng(1)
-    A = rng.normal(size=(m, n))
-    b = A @ rng.uniform(-1, 1, size=n) + rng.normal(scale=0.1, size=m)
-    return DMMVProblem(A, np.linspace(-1, 1, levels), b=b)
 
 
 def chebyshev_problem() -> DMMVProblem:

@@ -1,4 +1,7 @@
-"""DMMV's benchmark suite: dmmv.local against HiGHS and CP-SAT, and rounding of the LP, all at equal time limits."""
+"""DMMV's benchmark suite: dmmv.local against HiGHS, CP-SAT and Gurobi, and rounding of the LP, at equal time limits.
+
+Gurobi runs where pip's size-limited licence accepts the model (at most 2000 rows and columns).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ import scipy.sparse as sp
 
 from dopt.bench.suite import Case, solve_entry
 from dopt.dmmv.fir import FIRSpec, fir_problem, paper_spec
+from dopt.dmmv.gurobi import pip_licence_accepts
 from dopt.dmmv.problem import DMMVProblem
 
 LEVELS = 16
@@ -54,10 +58,14 @@ def cases(suite: str, device: str = "auto") -> list[Case]:
 
 
 def _case(problem: DMMVProblem, seconds: float, device: str) -> Case:
-    entries = (
+    entries = [
         solve_entry("dmmv.local", problem, "dmmv.local", time_limit=seconds, seed=1, device=device),
         solve_entry("dmmv.round", problem, "dmmv.round", time_limit=seconds),
         solve_entry("HiGHS", problem, "dmmv.milp", peer=True, requires=("highspy",), time_limit=seconds),
         solve_entry("CP-SAT", problem, "dmmv.cpsat", peer=True, requires=("ortools",), time_limit=seconds),
-    )
-    return Case("dmmv", problem.name, problem.shape[1], "max violation", entries)
+    ]
+    if pip_licence_accepts(problem):
+        entries.append(
+            solve_entry("Gurobi", problem, "dmmv.gurobi", peer=True, requires=("gurobipy",), time_limit=seconds)
+        )
+    return Case("dmmv", problem.name, problem.shape[1], "max violation", tuple(entries))
