@@ -7,9 +7,10 @@ Quick:       python benchmarks/dmmv_apps_report.py --fir lowpass-25-8 --fir-time
 FIR: dmmv.local vs HiGHS (dmmv.milp), CP-SAT (dmmv.cpsat) and Gurobi (dmmv.gurobi, where installed and its
 licence accepts the model) at equal time limits, and vs the continuous Remez / firwin designs rounded to the
 grid. Tomography: SART and SIRT followed by rounding (and a 3x3 median filter of the rounded SART image, a
-denoising baseline), dmmv.local from the rounded SART image on every pixel and on the boundary pixels only
-(``tomography.refine_boundaries``), the median-filtered image repaired on its boundary pixels until every ray
-is within the noise bound (``tomography.smooth_and_repair``), HiGHS and CP-SAT at the same time limit.
+denoising baseline), DART from the SART image with the DMMV paper's settings, dmmv.local from the rounded
+SART image on every pixel and on the boundary pixels only (``tomography.refine_boundaries``), the
+median-filtered image repaired on its boundary pixels until every ray is within the noise bound
+(``tomography.smooth_and_repair``), HiGHS and CP-SAT at the same time limit.
 Max-error quantization: RTN, GPTQ and QuantEase (least squares) vs dmmv.local, HiGHS and CP-SAT per row.
 Writes, for each section run, ``dmmv_apps_<section>.md`` (table) and ``.json`` (every measurement), and
 ``fir_responses.png``. ``--fir`` / ``--tomo-angles`` with no value, or ``--mq-rows 0``, skip a section.
@@ -29,6 +30,7 @@ import numpy as np
 
 import dopt
 from dopt.dmmv import DMMVProblem, fir, maxquant, tomography
+from dopt.dmmv.dart import dart
 from dopt.quant import QuantProblem
 
 FIR_DEFAULT = ["paper", "lowpass-25-8", "lowpass-55-10", "highpass-61-10", "bandpass-75-12", "lowpass-101-12"]
@@ -107,8 +109,12 @@ def tomo_row(size: int, angles: int, levels: int, phantom: str, noise: float, ar
     out: dict = {"name": spec.name, "size": size, "angles": angles, "levels": levels, "noise": noise}
     out["truth"] = tomography.metrics(inst, inst.truth)
     start = time.perf_counter()
-    base = tomography.sart_rounded(inst, args.sart_iterations, seed=args.seed)
+    continuous = tomography.sart_image(inst, args.sart_iterations, seed=args.seed)
+    base = tomography.round_to_levels(continuous, grey)
     out["sart"] = {**tomography.metrics(inst, base), "time": time.perf_counter() - start}
+    start = time.perf_counter()
+    image = dart(inst, continuous, seed=args.seed)  # the paper's settings: 100 iterations, p = 0.5, 1000 updates
+    out["dart"] = {**tomography.metrics(inst, image), "time": time.perf_counter() - start + out["sart"]["time"]}
     start = time.perf_counter()
     x = tomography.sirt(inst.A, inst.sinogram, args.sart_iterations, (grey[0], grey[-1]))
     out["sirt"] = {**tomography.metrics(inst, tomography.round_to_levels(x, grey)), "time": time.perf_counter() - start}
@@ -204,8 +210,8 @@ def _cpsat(r: dict) -> str:
 def tomo_table(rows: list[dict], args: argparse.Namespace) -> list[str]:
     """Markdown: MAE / SSIM / pixel errors / max residual / time of every reconstruction."""
     lines = [
-        f"### Tomography: SART/SIRT ({args.sart_iterations} sweeps) + rounding vs dmmv.local from rounded SART "
-        f"({args.tomo_time_limit:g} s, on every pixel or on the boundary pixels) vs HiGHS and CP-SAT "
+        f"### Tomography: SART/SIRT ({args.sart_iterations} sweeps) + rounding and DART vs dmmv.local from "
+        f"rounded SART ({args.tomo_time_limit:g} s, on every pixel or on the boundary pixels) vs HiGHS and CP-SAT "
         f"({args.tomo_time_limit:g} s each); CPU only",
         "",
         "| task | noise | method | MAE | SSIM | pixel errors | max residual | time s |",
@@ -223,6 +229,8 @@ def tomo_table(rows: list[dict], args: argparse.Namespace) -> list[str]:
         for key in ("local", "boundary", "repair"):
             ratio = _ratio(r[key]["mae"], r["sart"]["mae"])
             lines.append(f"| | | **{dict(TOMO_ROWS)[key]} MAE / SART+round MAE** | **{ratio}** |||||")
+        ratio = _ratio(r["repair"]["mae"], r["dart"]["mae"])
+        lines.append(f"| | | **{dict(TOMO_ROWS)['repair']} MAE / DART MAE** | **{ratio}** |||||")
     return lines
 
 
@@ -231,6 +239,7 @@ TOMO_ROWS = (
     ("sart", "SART+round"),
     ("sirt", "SIRT+round"),
     ("median", "SART+round, 3x3 median"),
+    ("dart", "DART from SART (100 iterations, fix probability 0.5, 1000 SART updates, σ = 1)"),
     ("local", "dmmv.local, every pixel"),
     ("boundary", "dmmv.local, boundary pixels"),
     ("repair", "3x3 median, then dmmv.local on its boundary pixels to max residual <= noise, cycled; least TV kept"),

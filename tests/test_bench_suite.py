@@ -26,10 +26,15 @@ def test_smoke_suite_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture) -
     local = results["rows"][0]
     assert local["quality"] > 0 and local["seconds"] > 0 and local["status"] == "time_limit"
     for row in results["rows"]:
-        installed = importlib.util.find_spec({"HiGHS": "highspy", "CP-SAT": "ortools", "Gurobi": "gurobipy"}.get(row["label"], "dopt"))
+        installed = importlib.util.find_spec(
+            {"HiGHS": "highspy", "CP-SAT": "ortools", "Gurobi": "gurobipy"}.get(row["label"], "dopt")
+        )
         assert row["status"] != "not installed" if installed else row["status"] == "not installed"
     text = (out / "report.md").read_text()
-    assert "| instance | dmmv.local | dmmv.round | HiGHS (peer) | CP-SAT (peer) | Gurobi (peer) | dopt / best peer |" in text
+    assert (
+        "| instance | dmmv.local | dmmv.round | HiGHS (peer) | CP-SAT (peer) | Gurobi (peer) | dopt / best peer |"
+        in text
+    )
     assert "| off-grid-n12-s1 |" in text
     assert text == printed
     assert "Suite `smoke`" in text and results["machine"]["cores"]

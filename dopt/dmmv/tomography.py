@@ -245,10 +245,12 @@ def sart(
     bounds: tuple[float, float] = (-np.inf, np.inf),
     relaxation: float = 1.0,
     seed: int = 0,
+    x0: np.ndarray | None = None,
 ) -> np.ndarray:
     """SART (Andersen-Kak): one update per projection angle, angles in a random order each sweep, box-clipped.
 
-    The rows of ``A`` must come in ``blocks`` equal consecutive groups (one per angle).
+    The rows of ``A`` must come in ``blocks`` equal consecutive groups (one per angle). The
+    sweeps start from ``x0`` (default zero).
     """
     A = sp.csr_array(A)
     m, n = A.shape
@@ -262,7 +264,7 @@ def sart(
     inv_rows = np.divide(1.0, row_sums, out=np.zeros(m), where=row_sums > 0)
     inv_cols = np.divide(relaxation, col_sums, out=np.zeros_like(col_sums), where=col_sums > 0)
     orders = np.stack([np.random.default_rng(seed + k).permutation(blocks) for k in range(iterations)])
-    x = np.zeros(n)
+    x = np.zeros(n) if x0 is None else np.array(x0, dtype=np.float64).reshape(n)
     _sart_sweeps(
         A.indptr.astype(np.int64),
         A.indices.astype(np.int64),
@@ -355,11 +357,15 @@ def max_residual(instance: TomographyInstance, image: np.ndarray) -> float:
     return float(np.max(np.abs(instance.A @ flat - instance.sinogram)))
 
 
+def sart_image(instance: TomographyInstance, iterations: int = 1000, seed: int = 0) -> np.ndarray:
+    """SART in the grey range (a flat, continuous image): the start of the discrete methods."""
+    grey = instance.grey
+    return sart(instance.A, instance.sinogram, instance.spec.angles, iterations, (grey[0], grey[-1]), seed=seed)
+
+
 def sart_rounded(instance: TomographyInstance, iterations: int = 1000, seed: int = 0) -> np.ndarray:
     """The baseline: SART in the grey range, rounded to the grey levels (a flat image)."""
-    grey = instance.grey
-    x = sart(instance.A, instance.sinogram, instance.spec.angles, iterations, (grey[0], grey[-1]), seed=seed)
-    return round_to_levels(x, grey)
+    return round_to_levels(sart_image(instance, iterations, seed), instance.grey)
 
 
 def boundary_pixels(image: np.ndarray, width: int = 1) -> np.ndarray:
