@@ -274,6 +274,6 @@ def test_example_script_runs_and_the_boundary_search_never_raises_the_max_residu
     spec.loader.exec_module(example)
     argv = ["--size", "16", "--angles", "8", "--levels", "2", "--noise", "20", "--time-limit", "1"]
     rows = example.main([*argv, "--sart-iterations", "100"])
-    assert set(rows) == {"truth", "SART + rounding", "dmmv.local", "dmmv boundary", "median + repair"}
+    assert set(rows) == {"truth", "SART + rounding", "DART", "dmmv.local", "dmmv boundary", "median + repair"}
     assert rows["dmmv boundary"]["max_residual"] <= rows["SART + rounding"]["max_residual"] + 1e-9
     assert rows["dmmv.local"]["max_residual"] <= rows["SART + rounding"]["max_residual"] + 1e-9
