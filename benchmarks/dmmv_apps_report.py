@@ -87,12 +87,9 @@ def gurobi_ripple(problem: DMMVProblem, time_limit: float) -> dict:
     """Gurobi's ripple, status and bound at the time limit; "not installed" or "licence refuses" when it cannot run."""
     if not installed("gurobipy"):
         return {"gurobi": None, "gurobi_status": "not installed", "gurobi_bound": None}
-    try:
-        result = dopt.solve(problem, "dmmv.gurobi", time_limit=time_limit)
-    except dopt.MethodError as exc:
-        if "licence refuses" not in str(exc):
-            raise
+    if not pip_licence_accepts(problem):
         return {"gurobi": None, "gurobi_status": f"licence refuses ({2 * problem.shape[0]} rows)", "gurobi_bound": None}
+    result = dopt.solve(problem, "dmmv.gurobi", time_limit=time_limit)
     found = "fallback" not in result.extras
     return {
         "gurobi": result.objective if found else None,

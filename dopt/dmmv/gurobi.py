@@ -19,7 +19,7 @@ from dopt.core.context import SolveContext
 from dopt.core.errors import MethodError
 from dopt.core.registry import option, register_method
 from dopt.core.result import Result
-from dopt.dmmv.milp import Formulation, Incumbent, _fallback, formulate
+from dopt.dmmv.milp import Formulation, Incumbent, _fallback, check_gaps, formulate
 from dopt.dmmv.problem import DMMVProblem
 from dopt.dmmv.relax import MIN_TIME_LIMIT
 
@@ -36,10 +36,7 @@ class GurobiOptions:
     threads: int = option(0, "Gurobi's Threads (0: Gurobi chooses, up to one per core)")
 
     def validate(self) -> None:
-        for name in ("mip_rel_gap", "mip_abs_gap"):
-            value = getattr(self, name)
-            if not (np.isfinite(value) and value >= 0):
-                raise ValueError(f"{name} must be a finite non-negative number, got {value!r}")
+        check_gaps(self)
         if self.threads < 0:
             raise ValueError(f"threads must be >= 0, got {self.threads}")
 

@@ -42,12 +42,17 @@ class MILPOptions:
 
     def validate(self) -> None:
         """Refuse negative gaps and a highspy backend that is not installed."""
-        for name in ("mip_rel_gap", "mip_abs_gap"):
-            value = getattr(self, name)
-            if not (np.isfinite(value) and value >= 0):
-                raise ValueError(f"{name} must be a finite non-negative number, got {value!r}")
+        check_gaps(self)
         if self.backend == "highspy" and not highspy_available():
             raise ValueError("backend 'highspy' needs the highspy package: pip install highspy")
+
+
+def check_gaps(options: Any) -> None:
+    """Refuse a ``mip_rel_gap`` or ``mip_abs_gap`` option that is negative or not finite."""
+    for name in ("mip_rel_gap", "mip_abs_gap"):
+        value = getattr(options, name)
+        if not (np.isfinite(value) and value >= 0):
+            raise ValueError(f"{name} must be a finite non-negative number, got {value!r}")
 
 
 def highspy_available() -> bool:
