@@ -1,4 +1,4 @@
-"""dmmv.local against HiGHS (dmmv.milp) at equal time limits, and the cost of one move-evaluation pass.
+"""dmmv.local against HiGHS, CP-SAT and Gurobi at equal time limits, and the cost of one move-evaluation pass.
 
 Run:  python benchmarks/dmmv_report.py --sizes 50 300 1000 3000 --time-limit 10 --out benchmarks/results
 
@@ -19,11 +19,15 @@ import numpy as np
 
 import dopt
 from dopt.dmmv.bench import LEVELS, off_grid_instance
+from dopt.dmmv.gurobi import pip_licence_accepts
 from dopt.dmmv.state import CpuState
 
 
 def compare(n: int, time_limit: float, seed: int) -> dict:
-    """Solve one instance with dmmv.local, dmmv.milp and dmmv.round; return the figures."""
+    """Solve one instance with dmmv.local, dmmv.round and the MILP peers; return the figures.
+
+    Gurobi runs where gurobipy is installed and pip's size-limited licence takes the model.
+    """
     problem = off_grid_instance(n, seed)
     local = dopt.solve(problem, "dmmv.local", time_limit=time_limit, seed=seed)
     milp = dopt.solve(problem, "dmmv.milp", time_limit=time_limit)
@@ -31,7 +35,12 @@ def compare(n: int, time_limit: float, seed: int) -> dict:
     highs_found = "fallback" not in milp.extras
     cpsat = dopt.solve(problem, "dmmv.cpsat", time_limit=time_limit) if find_spec("ortools") else None
     cpsat_found = cpsat is not None and "fallback" not in cpsat.extras
+    runs_gurobi = find_spec("gurobipy") is not None and pip_licence_accepts(problem)
+    gurobi = dopt.solve(problem, "dmmv.gurobi", time_limit=time_limit) if runs_gurobi else None
     return {
+        "gurobi": None if gurobi is None or "fallback" in gurobi.extras else gurobi.objective,
+        "gurobi_status": "not run (not installed or over the pip licence)" if gurobi is None else gurobi.status,
+        "gurobi_time": None if gurobi is None else gurobi.wall_time,
         "n": n,
         "m": problem.shape[0],
         "seed": seed,
@@ -79,20 +88,23 @@ def _ratio(ours: float, theirs: float | None) -> str:
 def markdown(rows: list[dict], passes: list[dict], time_limit: float) -> str:
     """The two tables of the report."""
     lines = [
-        f"### dmmv.local vs HiGHS and CP-SAT, {time_limit:g} s each (off-grid Gaussian, m = 3n, {LEVELS} levels)",
+        f"### dmmv.local vs HiGHS, CP-SAT and Gurobi, {time_limit:g} s each "
+        f"(off-grid Gaussian, m = 3n, {LEVELS} levels)",
         "",
         "| n | m | dmmv.local | HiGHS incumbent | HiGHS bound | HiGHS wall s | CP-SAT incumbent | CP-SAT wall s "
-        "| rounded LP | local / HiGHS | local / CP-SAT | local / rounded LP |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| Gurobi incumbent | rounded LP | local / HiGHS | local / CP-SAT | local / Gurobi | local / rounded LP |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         cpsat_time = "—" if r["cpsat_time"] is None else f"{r['cpsat_time']:.1f}"
+        gurobi = "—" if r["gurobi_time"] is None else _found(r["gurobi"])
         lines.append(
             f"| {r['n']} | {r['m']} | **{r['local']:.4f}** | {_found(r['highs'])} | {r['highs_bound']:.4f} | "
-            f"{r['highs_time']:.1f} | {_found(r['cpsat'], r['cpsat_status'])} | {cpsat_time} | "
+            f"{r['highs_time']:.1f} | {_found(r['cpsat'], r['cpsat_status'])} | {cpsat_time} | {gurobi} | "
             f"{r['rounded_lp']:.4f} | {_ratio(r['local'], r['highs'])} | {_ratio(r['local'], r['cpsat'])} | "
-            f"{r['local'] / r['rounded_lp']:.3f} |"
+            f"{_ratio(r['local'], r['gurobi'])} | {r['local'] / r['rounded_lp']:.3f} |"
         )
+    lines += ["", "Gurobi (pip's size-limited licence) runs where the model has at most 2000 rows: n <= 333."]
     lines += [
         "",
         "### Time per full move-evaluation pass (CPU, dense A, every value of every variable)",
