@@ -214,6 +214,33 @@ def test_callback_stop_interrupts_with_incumbent() -> None:
     assert res.history
 
 
+@pytest.mark.parametrize("seed", range(10))
+def test_columns_of_inverts_levels_of(seed: int) -> None:
+    problem = random_tiny_problem(seed)
+    form = milp.formulate(problem)
+    levels = np.random.default_rng(seed).integers(0, problem.sizes)
+    y = form.columns_of(levels, 0.5)
+    np.testing.assert_array_equal(form.levels_of(y), levels)
+    assert y[-1] == 0.5
+
+
+def test_mip_start_is_the_first_incumbent() -> None:
+    problem = gaussian_problem()
+    start = dopt.solve(problem, "dmmv.local", time_limit=1, seed=0)
+    res = dopt.solve(problem, "dmmv.milp", time_limit=0.3, x0=start.x)
+    assert res.history[0][1] == start.objective
+    assert res.objective <= start.objective
+
+
+def test_mip_start_errors() -> None:
+    problem = random_tiny_problem(0)
+    x0 = problem.value_of(np.zeros(problem.shape[1], dtype=np.int64))
+    with pytest.raises(dopt.MethodError, match="highspy"):
+        dopt.solve(problem, "dmmv.milp", backend="scipy", x0=x0)
+    with pytest.raises(dopt.MethodError, match="x0"):
+        dopt.solve(problem, "dmmv.milp", x0=x0 + 0.123)
+
+
 def test_callback_error_propagates() -> None:
     def fail(progress: object) -> None:
         raise RuntimeError("user callback failed")

@@ -64,6 +64,14 @@ def test_time_limit_returns_incumbent_and_bound() -> None:
     assert res.wall_time < 3.0
 
 
+def test_mip_start_is_the_first_incumbent() -> None:
+    problem = gaussian_problem()
+    start = dopt.solve(problem, "dmmv.local", time_limit=1, seed=0)
+    res = dopt.solve(problem, "dmmv.gurobi", time_limit=0.3, threads=1, x0=start.x)
+    assert res.history[0][1] == start.objective
+    assert res.objective <= start.objective
+
+
 def test_callback_stop_interrupts_with_incumbent() -> None:
     problem = gaussian_problem()
     seen = []

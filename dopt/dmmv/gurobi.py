@@ -19,7 +19,7 @@ from dopt.core.context import SolveContext
 from dopt.core.errors import MethodError
 from dopt.core.registry import option, register_method
 from dopt.core.result import Result
-from dopt.dmmv.milp import Formulation, Incumbent, _fallback, check_gaps, formulate
+from dopt.dmmv.milp import Formulation, Incumbent, _fallback, check_gaps, formulate, mip_start
 from dopt.dmmv.problem import DMMVProblem
 from dopt.dmmv.relax import MIN_TIME_LIMIT
 
@@ -34,6 +34,7 @@ class GurobiOptions:
     mip_rel_gap: float = option(0.0, "Gurobi's MIPGap: stop at this relative gap (0: prove optimality)")
     mip_abs_gap: float = option(0.0, "Gurobi's MIPGapAbs: stop at this absolute gap (0: prove optimality)")
     threads: int = option(0, "Gurobi's Threads (0: Gurobi chooses, up to one per core)")
+    x0: Any = option(None, "a starting point (values in the domains) given to Gurobi as a MIP start")
 
     def validate(self) -> None:
         check_gaps(self)
@@ -61,6 +62,8 @@ def run(problem: DMMVProblem, options: GurobiOptions, ctx: SolveContext) -> Resu
             env.start()
             with gp.Model(env=env) as model:
                 y = _build(gp, model, form)
+                if options.x0 is not None:
+                    y.Start = mip_start(problem, form, options.x0)
                 _set_params(model, options, ctx)
                 model.optimize(_callback(gp, problem, form, y, best, ctx, errors))
                 if model.SolCount > 0:

@@ -21,6 +21,7 @@ import scipy.sparse as sp
 from scipy.optimize import Bounds, LinearConstraint, milp
 
 from dopt.core.context import SolveContext
+from dopt.core.errors import MethodError
 from dopt.core.registry import option, register_method
 from dopt.core.result import Result
 from dopt.dmmv.problem import DMMVProblem
@@ -39,6 +40,7 @@ class MILPOptions:
     backend: Literal["auto", "highspy", "scipy"] = option(
         "auto", "HiGHS interface: highspy (progress, Ctrl-C) or scipy.optimize.milp; auto prefers highspy"
     )
+    x0: Any = option(None, "a starting point (values in the domains) given to HiGHS as a MIP start; needs highspy")
 
     def validate(self) -> None:
         """Refuse negative gaps and a highspy backend that is not installed."""
@@ -82,6 +84,16 @@ class Formulation:
     def num_col(self) -> int:
         """Number of columns, t included."""
         return self.matrix.shape[1]
+
+    def columns_of(self, levels: np.ndarray, t: float) -> np.ndarray:
+        """The MILP point (y, t) of ``levels``: the inverse of ``levels_of``."""
+        y = np.zeros(self.num_col)
+        g = np.flatnonzero(self.grid)
+        y[self.start[g]] = levels[g]
+        h = np.flatnonzero(self.onehot)
+        y[self.start[h] + levels[h]] = 1.0
+        y[-1] = t
+        return y
 
     def levels_of(self, y: np.ndarray) -> np.ndarray:
         """The level of each variable in a (possibly slightly fractional) MILP solution ``y``."""
@@ -189,6 +201,8 @@ def run(problem: DMMVProblem, options: MILPOptions, ctx: SolveContext) -> Result
     """Solve the MILP, then recompute the objective of the incumbent from the problem itself."""
     form = formulate(problem)
     use_highspy = options.backend == "highspy" or (options.backend == "auto" and highspy_available())
+    if options.x0 is not None and not use_highspy:
+        raise MethodError("dmmv.milp: option 'x0' (a MIP start) needs the highspy backend: pip install highspy")
     outcome = _solve_highspy(problem, form, options, ctx) if use_highspy else _solve_scipy(problem, form, options, ctx)
     best = outcome.incumbent
     extras = {"solver": "highspy" if use_highspy else "scipy", **outcome.extras}
@@ -208,6 +222,16 @@ def _fallback(problem: DMMVProblem, ctx: SolveContext) -> tuple[Incumbent, str]:
     return Incumbent(x=x, objective=problem.objective(x), bound=lp.bound), f"rounded LP relaxation ({lp.status})"
 
 
+def mip_start(problem: DMMVProblem, form: Formulation, x0: Any) -> np.ndarray:
+    """The MILP point of the starting point ``x0`` (values in the domains), with t at its objective."""
+    try:
+        x = np.asarray(x0, dtype=np.float64)
+        levels = problem.levels(x)
+    except ValueError as exc:
+        raise MethodError(f"option 'x0': {exc}") from None
+    return form.columns_of(levels, problem.objective(problem.value_of(levels)))
+
+
 def _time_limit(ctx: SolveContext) -> float | None:
     """Seconds left for HiGHS (at least its minimum), or None without a limit."""
     left = ctx.time_left()
@@ -222,6 +246,10 @@ def _solve_highspy(problem: DMMVProblem, form: Formulation, options: MILPOptions
     for name, value in _highs_options(options, ctx).items():
         h.setOptionValue(name, value)
     _pass_model(h, form)
+    if options.x0 is not None:
+        start = highspy.HighsSolution()
+        start.col_value = mip_start(problem, form, options.x0).tolist()
+        h.setSolution(start)
     best = Incumbent()
     errors: list[BaseException] = []
 
