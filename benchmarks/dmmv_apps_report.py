@@ -31,7 +31,7 @@ import numpy as np
 import dopt
 from dopt.dmmv import DMMVProblem, fir, maxquant, tomography
 from dopt.dmmv.dart import dart
-from dopt.dmmv.gurobi import pip_licence_accepts
+from dopt.dmmv.gurobi import pip_licence_accepts, runs_here
 from dopt.quant import QuantProblem
 
 FIR_DEFAULT = ["paper", "lowpass-25-8", "lowpass-55-10", "highpass-61-10", "bandpass-75-12", "lowpass-101-12"]
@@ -153,7 +153,7 @@ def maxquant_rows(args: argparse.Namespace) -> dict:
         out[method] = {**maxquant.layer_errors(W, result.x, X), "time": result.wall_time}
     for method in ("dmmv.local", "dmmv.milp", "dmmv.cpsat", "dmmv.gurobi"):
         if (method == "dmmv.cpsat" and not cpsat_available()) or (
-            method == "dmmv.gurobi" and not gurobi_runs(W, X, args.mq_bits)
+            method == "dmmv.gurobi" and not runs_here(maxquant.row_problem(W[0], X, args.mq_bits))
         ):
             out[method] = None
             continue
@@ -161,11 +161,6 @@ def maxquant_rows(args: argparse.Namespace) -> dict:
         W_hat, _ = maxquant.quantize_layer(W, X, args.mq_bits, args.mq_time, method=method, seed=args.seed)
         out[method] = {**maxquant.layer_errors(W, W_hat, X), "time": time.perf_counter() - start}
     return out
-
-
-def gurobi_runs(W: np.ndarray, X: np.ndarray, bits: int) -> bool:
-    """True when gurobipy is installed and its pip licence takes the layer's row problems."""
-    return installed("gurobipy") and pip_licence_accepts(maxquant.row_problem(W[0], X, bits))
 
 
 def fir_table(rows: list[dict], time_limit: float) -> list[str]:

@@ -19,7 +19,7 @@ import numpy as np
 
 import dopt
 from dopt.dmmv.bench import LEVELS, off_grid_instance
-from dopt.dmmv.gurobi import pip_licence_accepts
+from dopt.dmmv.gurobi import runs_here
 from dopt.dmmv.state import CpuState
 
 
@@ -35,8 +35,7 @@ def compare(n: int, time_limit: float, seed: int) -> dict:
     highs_found = "fallback" not in milp.extras
     cpsat = dopt.solve(problem, "dmmv.cpsat", time_limit=time_limit) if find_spec("ortools") else None
     cpsat_found = cpsat is not None and "fallback" not in cpsat.extras
-    runs_gurobi = find_spec("gurobipy") is not None and pip_licence_accepts(problem)
-    gurobi = dopt.solve(problem, "dmmv.gurobi", time_limit=time_limit) if runs_gurobi else None
+    gurobi = dopt.solve(problem, "dmmv.gurobi", time_limit=time_limit) if runs_here(problem) else None
     return {
         "gurobi": None if gurobi is None or "fallback" in gurobi.extras else gurobi.objective,
         "gurobi_status": "not run (not installed or over the pip licence)" if gurobi is None else gurobi.status,

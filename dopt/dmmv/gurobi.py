@@ -11,6 +11,7 @@ MethodError that says so, rather than a bare licence code.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from importlib.util import find_spec
 from typing import Any
 
 import numpy as np
@@ -70,7 +71,10 @@ def run(problem: DMMVProblem, options: GurobiOptions, ctx: SolveContext) -> Resu
                     best.offer(problem, form, np.asarray(y.X))
                 best.bound = max(_objective_bound(model), 0.0)
                 status = _status(gp, model.Status, options, ctx)
-                extras: dict[str, Any] = {"solver_status": status_name(gp, model.Status), "nodes": int(model.NodeCount)}
+                extras: dict[str, Any] = {
+                    "solver_status": _status_name(gp, model.Status),
+                    "nodes": int(model.NodeCount),
+                }
     except gp.GurobiError as exc:  # no licence, an expired one, or a model over its size limit
         raise _method_error(exc, form) from exc
     if errors:  # a failing user callback: re-raised once Gurobi has returned
@@ -86,6 +90,11 @@ def pip_licence_accepts(problem: DMMVProblem) -> bool:
     """True when the formulation fits the size-limited licence of pip's gurobipy."""
     form = formulate(problem)
     return form.num_col <= SIZE_LIMIT and form.matrix.shape[0] <= SIZE_LIMIT
+
+
+def runs_here(problem: DMMVProblem) -> bool:
+    """True when gurobipy is installed and its pip licence takes ``problem``: where benchmarks run Gurobi."""
+    return find_spec("gurobipy") is not None and pip_licence_accepts(problem)
 
 
 def _build(gp: Any, model: Any, form: Formulation) -> Any:
@@ -170,7 +179,7 @@ def _status(gp: Any, code: int, options: GurobiOptions, ctx: SolveContext) -> st
     return "converged"
 
 
-def status_name(gp: Any, code: int) -> str:
+def _status_name(gp: Any, code: int) -> str:
     """Gurobi's name of a status code (``TIME_LIMIT``, ``OPTIMAL``, ...)."""
     codes = gp.GRB.Status
     return next((name for name in dir(codes) if name.isupper() and getattr(codes, name) == code), str(code))
