@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
+from time_to_target import race_to_target, target_table
+from tomography_times import tomography_row, tomography_table
 
 ROOT = Path(__file__).resolve().parents[1]
 HOST_BYTES_PER_ENTRY = 80  # A, the CPU state's dense and CSC copies, the GPU state's staging copies
@@ -40,18 +42,47 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--repeats", type=int, default=3, help="timed passes per state (best is kept)")
     parser.add_argument("--apply-cands", type=int, default=1000, help="candidates of the timed apply")
+    parser.add_argument(
+        "--solve-sizes", type=int, nargs=2, default=[300, 2000], help="n of the dense and sparse compared solves"
+    )
     parser.add_argument("--rounds", type=int, default=30, help="max_rounds of the compared solves")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds of the compared solves")
+    parser.add_argument("--race-n", type=int, default=10_000, help="n of the sparse instance of the population race")
     parser.add_argument("--populations", type=int, nargs="+", default=[1, 8, 32], help="population counts to time")
     parser.add_argument("--race-time", type=float, default=15.0, help="time limit (s) of the population race")
-    parser.add_argument("--skip-tests", action="store_true", help="only time and compare solves")
+    parser.add_argument(
+        "--target-sizes", type=int, nargs="+", default=[10_000, 30_000, 100_000], help="n of the time-to-target runs"
+    )
+    parser.add_argument(
+        "--target-populations", type=int, nargs="+", default=[1, 8], help="GPU population counts racing the CPU"
+    )
+    parser.add_argument("--target-time", type=float, default=10.0, help="time limit (s) of each time-to-target run")
+    parser.add_argument("--tomo-size", type=int, default=128, help="image side of the tomography instances")
+    parser.add_argument("--tomo-angles", type=int, nargs="+", default=[64, 8], help="projection angles")
+    parser.add_argument("--tomo-levels", type=int, nargs="+", default=[2, 4], help="grey levels")
+    parser.add_argument("--tomo-time", type=float, default=10.0, help="time limit (s) of each tomography step")
+    parser.add_argument("--repair-cycles", type=int, default=6, help="smooth_and_repair cycles")
+    parser.add_argument("--sart-iterations", type=int, default=1000, help="SART sweeps of the start image")
+    parser.add_argument(
+        "--sections", nargs="+", default=list(SECTIONS), choices=list(SECTIONS), help="what to run, in this order"
+    )
+    parser.add_argument(
+        "--smoke", action="store_true", help="tiny sizes; runs under NUMBA_ENABLE_CUDASIM=1 to test this script"
+    )
     return parser.parse_args(argv)
 
 
 def gpu_facts() -> dict[str, str]:
-    """Model, compute capability and memory of the current CUDA device."""
+    """Model, compute capability and memory of the current CUDA device (or the simulator's stand-in), host facts."""
     from numba import cuda
 
+    host = {
+        "CPU": f"{platform.processor() or platform.machine()}, {os.cpu_count()} logical cores",
+        "Python": platform.python_version(),
+        "numba / numba-cuda": f"{_version('numba')} / {_version('numba-cuda')}",
+    }
+    if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
+        return {"GPU": "Numba CUDA simulator (--smoke: no timing here means anything)", **SIMULATED, **host}
     device = cuda.get_current_device()
     name = device.name.decode() if isinstance(device.name, bytes) else str(device.name)
     free, total = cuda.current_context().get_memory_info()
@@ -60,10 +91,11 @@ def gpu_facts() -> dict[str, str]:
         "GPU": name,
         "compute capability": f"{major}.{minor}",
         "GPU memory": f"{total / 2**30:.1f} GiB ({free / 2**30:.1f} GiB free)",
-        "CPU": f"{platform.processor() or platform.machine()}, {os.cpu_count()} logical cores",
-        "Python": platform.python_version(),
-        "numba / numba-cuda": f"{_version('numba')} / {_version('numba-cuda')}",
+        **host,
     }
+
+
+SIMULATED = {"compute capability": "simulated", "GPU memory": "simulated"}
 
 
 def _version(package: str) -> str:
@@ -287,86 +319,152 @@ def solve_table(rows: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
-def write_report(
-    path: Path,
-    facts: dict[str, str],
-    tests: list[tuple[str, bool, str]],
-    timings: list[dict[str, Any]],
-    solves: list[dict[str, Any]],
-    populations: tuple[list[dict[str, Any]], list[dict[str, Any]]],
-    args: argparse.Namespace,
-) -> None:
-    """Write the markdown report."""
+def write_report(path: Path, facts: dict[str, str], done: dict[str, Any], args: argparse.Namespace) -> None:
+    """Write the markdown report of the sections ``done`` so far (rewritten after each, so a cut run keeps them)."""
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [f"# dopt GPU check ({stamp})", ""]
     lines += [f"- **{key}**: {value}" for key, value in facts.items()]
-    lines += ["", "## Tests", "", "| suite | result | summary |", "|---|---|---|"]
-    lines += [f"| `{suite}` | {'pass' if ok else 'FAIL'} | {summary} |" for suite, ok, summary in tests]
-    if not tests:
-        lines.append("| (skipped with --skip-tests) | | |")
-    lines += ["", f"## dmmv.local state: one full pass and one apply ({args.levels} levels, p = 8)", ""]
-    lines += timing_table(timings)
-    lines += [
-        "",
-        "Pass: best of the repeats after a warm-up. Apply: the sequential recheck of the pass's improving "
-        "candidates in merit order (on the GPU one launch of a one-block kernel for the whole list).",
-        "",
-    ]
-    lines += [f"## dopt.solve(..., 'dmmv.local', max_rounds={args.rounds}) on cpu and gpu", ""]
-    lines += solve_table(solves)
-    lines += ["", "Runs may part ways where FMA rounding on the GPU flips a near-tie between moves.", ""]
-    lines += ["## Populations: one batched pass and one batched recheck for P populations", ""]
-    lines += population_table(populations[0])
-    lines += [
-        "",
-        "The pass scores every level of every variable for all P populations in one launch; the recheck runs "
-        "one block per population, so P sequential rechecks share the multiprocessors.",
-        "",
-        f"## Equal time ({args.race_time:g} s): CPU with one population, GPU with each count",
-        "",
-    ]
-    lines += race_table(populations[1])
+    if "tests" in done:
+        lines += ["", "## Tests", "", "| suite | result | summary |", "|---|---|---|"]
+        lines += [f"| `{suite}` | {'pass' if ok else 'FAIL'} | {summary} |" for suite, ok, summary in done["tests"]]
+    if "states" in done:
+        lines += ["", f"## dmmv.local state: one full pass and one apply ({args.levels} levels, p = 8)", ""]
+        lines += timing_table(done["states"])
+        lines += [
+            "",
+            "Pass: best of the repeats after a warm-up. Apply: the sequential recheck of the pass's improving "
+            "candidates in merit order (on the GPU one launch of a one-block kernel for the whole list).",
+        ]
+    if "solves" in done:
+        lines += ["", f"## dopt.solve(..., 'dmmv.local', max_rounds={args.rounds}) on cpu and gpu", ""]
+        lines += solve_table(done["solves"])
+        lines += ["", "Runs may part ways where FMA rounding on the GPU flips a near-tie between moves."]
+    if "populations" in done:
+        batched, race = done["populations"]
+        lines += ["", "## Populations: one batched pass and one batched recheck for P populations", ""]
+        lines += population_table(batched)
+        lines += [
+            "",
+            "The pass scores every level of every variable for all P populations in one launch; the recheck runs "
+            "one block per population, so P sequential rechecks share the multiprocessors.",
+            "",
+            f"## Equal time ({args.race_time:g} s): CPU with one population, GPU with each count",
+            "",
+        ]
+        lines += race_table(race)
+    if "targets" in done:
+        lines += ["", f"## Time to a target objective ({args.target_time:g} s per run, sparse, m = 2n)", ""]
+        lines += target_table(done["targets"])
+        lines += ["", "The target is the worst final objective of the runs on that instance, so each run reaches it."]
+    if "tomography" in done:
+        lines += ["", f"## Tomography on CPU and GPU ({args.tomo_time:g} s per step, noise ±1000)", ""]
+        lines += tomography_table(done["tomography"])
+        lines += [
+            "",
+            "smooth_and_repair stops once every ray is within the noise bound, so its time is a time to solution; "
+            "dmmv.local runs to the limit; the last column reads when each device reached the worse device's final "
+            "objective (the largest violation beyond the noise bound).",
+        ]
     lines.append("")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines))
 
 
-def run_tests(skip: bool) -> list[tuple[str, bool, str]]:
+def run_tests() -> list[tuple[str, bool, str]]:
     """The gpu-marked tests and the native CPU/GPU state comparisons."""
-    if skip:
-        return []
     suites = [["-m", "gpu", "tests"], ["-o", "python_functions=check_*", "tests/test_dmmv_cuda.py"]]
     return [(" ".join(["pytest", *args]), *run_pytest(args)) for args in suites]
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Check, time, compare and report; exit status 1 when a test fails."""
+    """Check, time, compare and report each chosen section; exit status 1 when a test fails."""
     args = parse_args(argv)
-    if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
-        sys.exit("gpu/check.py needs a real GPU: unset NUMBA_ENABLE_CUDASIM")
-    from dopt.core.device import real_gpu_available
+    if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1" and not args.smoke:
+        sys.exit("gpu/check.py needs a real GPU: unset NUMBA_ENABLE_CUDASIM (or pass --smoke to try the script)")
+    from dopt.core.device import gpu_usable
 
-    if not real_gpu_available():
+    if not gpu_usable():
         sys.exit("no CUDA device is visible (pip install -e '.[gpu,test]' on a machine with an NVIDIA GPU)")
+    if args.smoke:
+        shrink(args)
     facts = gpu_facts()
     print(f"GPU: {facts['GPU']}, compute capability {facts['compute capability']}, {facts['GPU memory']}")
-    tests = run_tests(args.skip_tests)
+    done: dict[str, Any] = {}
+    for section in args.sections:
+        started = time.perf_counter()
+        done[section] = SECTIONS[section](args)
+        write_report(args.out, facts, done, args)
+        print(f"section {section} done in {time.perf_counter() - started:.1f} s", flush=True)
+    print(f"report written to {args.out}")
+    return 0 if all(ok for _, ok, _ in done.get("tests", [])) else 1
+
+
+def states_section(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """One pass and one apply on the dense instances of ``--sizes`` and the sparse one of ``--sparse-n``."""
     timings = []
     for n in args.sizes:
-        problem = dense_instance(min(3 * n, max_rows(n)), n, args.levels, seed=n)
+        problem = dense_instance(min(3 * n, max_rows(n)) if not args.smoke else 3 * n, n, args.levels, seed=n)
         timings.append(time_states(problem, args.repeats, args.apply_cands))
         print(timing_table(timings)[-1], flush=True)
     timings.append(time_states(sparse_instance(args.sparse_n, args.levels, seed=7), args.repeats, args.apply_cands))
     print(timing_table(timings)[-1], flush=True)
-    solves = compare_solves(dense_instance(900, 300, args.levels, seed=11), args.seeds, args.rounds)
-    solves += compare_solves(sparse_instance(2000, args.levels, seed=12), args.seeds, args.rounds)
-    race_problem = sparse_instance(10_000, args.levels, seed=13)
-    batched = time_populations(race_problem, args.populations, args.repeats, args.apply_cands)
+    return timings
+
+
+def solves_section(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """``dopt.solve`` on both devices, a dense and a sparse instance."""
+    dense_n, sparse_n = args.solve_sizes
+    solves = compare_solves(dense_instance(3 * dense_n, dense_n, args.levels, seed=11), args.seeds, args.rounds)
+    return solves + compare_solves(sparse_instance(sparse_n, args.levels, seed=12), args.seeds, args.rounds)
+
+
+def populations_section(args: argparse.Namespace) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Batched timings of the population counts, then the equal-time race."""
+    problem = sparse_instance(args.race_n, args.levels, seed=13)
+    batched = time_populations(problem, args.populations, args.repeats, args.apply_cands)
     print("\n".join(population_table(batched)), flush=True)
-    race = race_populations(race_problem, args.populations, args.race_time)
-    write_report(args.out, facts, tests, timings, solves, (batched, race), args)
-    print(f"report written to {args.out}")
-    return 0 if all(ok for _, ok, _ in tests) else 1
+    return batched, race_populations(problem, args.populations, args.race_time)
+
+
+def targets_section(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Time to a common target on sparse instances of ``--target-sizes`` variables."""
+    import dopt
+
+    dopt.solve(sparse_instance(50, args.levels, seed=0), "dmmv.local", device="gpu", max_rounds=2)  # compile
+    rows = []
+    for n in args.target_sizes:
+        rows.append(race_to_target(sparse_instance(n, args.levels, seed=n), args.target_time, args.target_populations))
+        print("\n".join(target_table(rows[-1:])[2:]), flush=True)
+    return rows
+
+
+def tomography_section(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """The tomography steps on both devices for each ``--tomo-levels`` x ``--tomo-angles``."""
+    return [
+        tomography_row(args.tomo_size, angles, levels, args.tomo_time, args.repair_cycles, args.sart_iterations)
+        for angles in args.tomo_angles
+        for levels in args.tomo_levels
+    ]
+
+
+SECTIONS: dict[str, Callable[[argparse.Namespace], Any]] = {
+    "tests": lambda args: run_tests(),
+    "states": states_section,
+    "solves": solves_section,
+    "populations": populations_section,
+    "targets": targets_section,
+    "tomography": tomography_section,
+}
+
+
+def shrink(args: argparse.Namespace) -> None:
+    """--smoke: sizes small enough for the CUDA simulator, so the script itself can be tested without a GPU."""
+    args.sizes, args.sparse_n, args.levels, args.repeats, args.apply_cands = [12], 30, 4, 1, 5
+    args.solve_sizes, args.seeds, args.rounds = [8, 10], [0], 3
+    args.race_n, args.populations, args.race_time = 20, [1, 2], 0.5
+    args.target_sizes, args.target_populations, args.target_time = [20], [2], 0.5
+    args.tomo_size, args.tomo_angles, args.tomo_levels, args.tomo_time = 8, [4], [2], 0.5
+    args.repair_cycles, args.sart_iterations = 1, 5
 
 
 if __name__ == "__main__":

@@ -348,6 +348,13 @@ def test_history_records_changes_only(small_problem):
     assert result.history[0][1] == result.objective
 
 
+def test_time_to_reads_the_first_history_point_at_or_below_the_target():
+    result = dopt.Result(None, 1.5, "time_limit", "m", "cpu", history=[(0.0, math.inf), (0.1, 3.0, 9.0), (0.25, 1.5)])
+    assert result.time_to(3.0) == 0.1
+    assert result.time_to(2.0) == result.time_to(1.5) == 0.25
+    assert result.time_to(1.0) is None
+
+
 @pytest.mark.usefixtures("fake_methods")
 def test_sigint_during_a_solve_returns_the_incumbent(small_problem):
     before = signal.getsignal(signal.SIGINT)

@@ -200,6 +200,35 @@ def check_populations_solve_matches_cpu(seed: int) -> None:
     assert [t for t, _ in gpu.history] != [] and [v for _, v in gpu.history] == [v for _, v in cpu.history]
 
 
+@needs_device
+def check_tomography_repair_matches_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    """smooth_and_repair (median, then dmmv.local on the boundary pixels) gives the same image on either device."""
+    import dopt.core.solve
+    from dopt.dmmv import tomography
+
+    devices = []
+    real_solve = dopt.core.solve.solve
+
+    def recording_solve(*args: Any, **kwargs: Any) -> Any:
+        result = real_solve(*args, **kwargs)
+        devices.append(result.device)
+        return result
+
+    monkeypatch.setattr(dopt.core.solve, "solve", recording_solve)
+
+    spec = tomography.TomographySpec(size=10, angles=4, levels=2, phantom="blobs", noise=2.0, seed=5)
+    inst = tomography.make_instance(spec)
+    start = inst.truth.copy()
+    start[4:6, 3] = 255.0 - start[4:6, 3]
+    kwargs = {"cycles": 2, "time_limit": 600.0, "seed": 3, "tolerance": 2.0, "max_rounds": 6}
+    cpu = tomography.smooth_and_repair(inst, start, device="cpu", **kwargs)
+    cpu_solves = len(devices)
+    gpu = tomography.smooth_and_repair(inst, start, device="gpu", **kwargs)
+    assert cpu_solves > 0 and devices == ["cpu"] * cpu_solves + ["gpu"] * cpu_solves
+    np.testing.assert_array_equal(gpu, cpu)
+    assert not np.array_equal(cpu, tomography.median_smoothed(inst, start))  # the repair moved pixels
+
+
 @pytest.mark.skipif(os.environ.get("NUMBA_ENABLE_CUDASIM") == "1", reason="already under the simulator")
 def test_under_simulator() -> None:
     """The check_* functions pass under the CUDA simulator (run in a subprocess with NUMBA_ENABLE_CUDASIM=1)."""

@@ -97,6 +97,19 @@ def test_time_limit_status_and_best_point() -> None:
     assert res.objective <= res.history[0][1]
 
 
+@pytest.mark.parametrize("populations", [1, 3])
+def test_history_ends_at_the_answer_whenever_the_search_stops(populations: int) -> None:
+    """Every improvement is recorded when found, stops mid-descent included (here the pass limit during
+    smoothing), so the history ends at the answer and time-to-target reads see the value returned."""
+    for seed in range(12):
+        for rounds in (1, 2, 3, 5):
+            problem = random_tiny_problem(seed, max_n=8, max_levels=5)
+            kwargs = {"seed": seed, "max_rounds": rounds, "populations": populations, "time_limit": None}
+            res = dopt.solve(problem, "dmmv.local", device="cpu", **kwargs)
+            assert res.history[-1][1] == pytest.approx(res.objective, rel=1e-12)
+            assert res.time_to(res.objective) is not None
+
+
 def test_unfinished_lp_falls_back_to_least_squares_start(monkeypatch: pytest.MonkeyPatch) -> None:
     """An LP cut short by the time limit gives no bound and a least-squares start, never its partial point."""
     problem = _off_grid(40, 120, seed=3)

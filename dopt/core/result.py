@@ -47,6 +47,13 @@ class Result:
         """True when ``x`` holds a candidate (every status dopt returns has one)."""
         return self.x is not None
 
+    def time_to(self, target: float) -> float | None:
+        """Seconds into the solve at which the objective first reached ``target`` or below; None if it never did."""
+        for seconds, objective, *_ in self.history:
+            if objective <= target:
+                return seconds
+        return None
+
     def summary(self) -> str:
         """One short human-readable paragraph."""
         lines = [

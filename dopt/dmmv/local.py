@@ -108,13 +108,16 @@ def solve_local(problem: DMMVProblem, opts: LocalOptions, ctx: SolveContext) -> 
     statuses = run_lockstep([s.run(x0) for s, x0 in zip(searches, starts, strict=True)], answer)
     status = "optimal" if incumbent.proven_optimal() else min(statuses, key=STATUS_ORDER.index)
     x = problem.value_of(incumbent.levels)
+    objective = problem.objective(x)
+    if objective < incumbent.value:  # recomputed from scratch, the value may land a rounding below the state's
+        ctx.report(incumbent.rounds, objective, bound=bound)
     extras: dict[str, Any] = {name: sum(getattr(s, name) for s in searches) for name in ("kicks", "moves", "restarts")}
     extras["populations"] = count
     if bound is not None:
         extras["bound"] = bound
     return Result(
         x=x,
-        objective=problem.objective(x),
+        objective=objective,
         status=status,
         method="dmmv.local",
         device=ctx.device,
@@ -160,8 +163,10 @@ class _Incumbent:
         self.rounds = 0
 
     def offer(self, value: float, levels: np.ndarray) -> None:
+        """Keep the point if it is the best so far, and record it then (the history times each improvement)."""
         if self.levels is None or value < self.value - REL_TOL * self.value:
             self.value, self.levels = value, levels.copy()
+            self.report()
 
     def report(self) -> None:
         self.ctx.report(self.rounds, self.value, bound=self.bound)
@@ -205,7 +210,6 @@ class _Search:
         self.state.load(start)
         self.best_levels, self.best = start.copy(), self.state.objective()
         self.incumbent.offer(self.best, self.best_levels)
-        self.incumbent.report()
         stall, kick = 0, self.opts.kick_size
         reason = (yield from self._smooth()) if self.opts.smoothing else None
         while True:
@@ -216,7 +220,6 @@ class _Search:
             self._keep_if_best()
             if self.best < before - REL_TOL * before:
                 stall, kick = 0, self.opts.kick_size
-                self.incumbent.report()
             else:
                 stall += 1
                 if stall % self.opts.kick_patience == 0:

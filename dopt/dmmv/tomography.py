@@ -389,6 +389,8 @@ def refine_boundaries(
     width: int = 1,
     seed: int = 0,
     tolerance: float | None = None,
+    device: str = "auto",
+    **local_options: Any,
 ) -> np.ndarray:
     """DMMV on the boundary pixels only, the rest of the image held: DART's idea with dmmv.local as the solver.
 
@@ -397,6 +399,8 @@ def refine_boundaries(
     them from their current levels with ``time_limit / rounds`` seconds, and stops early when
     nothing moved. Interior pixels of a piecewise-constant image are rarely wrong, so this
     searches where errors are and keeps the search from fitting the noise elsewhere.
+    ``device`` is where ``dmmv.local`` runs (``auto``, ``cpu`` or ``gpu``); ``local_options`` go to it
+    (``populations``, ``max_rounds``...).
     """
     from dopt.core.solve import solve
 
@@ -414,7 +418,15 @@ def refine_boundaries(
         flat = image.ravel()
         rest = instance.sinogram - A[:, ~free] @ flat[~free]
         sub = DMMVProblem(A[:, free], instance.grey, lower=rest - eps, upper=rest + eps, name="boundary")
-        result = solve(sub, "dmmv.local", time_limit=time_limit / rounds, seed=seed + r, x0=flat[free])
+        result = solve(
+            sub,
+            "dmmv.local",
+            time_limit=time_limit / rounds,
+            seed=seed + r,
+            x0=flat[free],
+            device=device,
+            **local_options,
+        )
         if np.array_equal(result.x, flat[free]):
             break
         flat[free] = result.x
