@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from dmmv_cases import brute_force, random_tiny_problem
+from dmmv_cases import brute_force, gaussian_problem, random_tiny_problem
 
 import dopt
 from dopt.dmmv import DMMVProblem
@@ -39,3 +39,20 @@ def test_bad_options_are_errors() -> None:
         dopt.solve(random_tiny_problem(0), "dmmv.cpsat", resolution=1.0)
     with pytest.raises(dopt.MethodError, match="workers"):
         dopt.solve(random_tiny_problem(0), "dmmv.cpsat", workers=-1)
+
+
+def test_solution_hint_is_the_first_incumbent() -> None:
+    """x0 (here dmmv.local's answer) is followed first; the search can only improve on it."""
+    problem = gaussian_problem()
+    start = dopt.solve(problem, "dmmv.local", time_limit=1, seed=0)
+    res = dopt.solve(problem, "dmmv.cpsat", time_limit=3, workers=1, x0=start.x)  # presolve takes ~0.5 s
+    assert res.history[0][1] == start.objective
+    assert res.objective <= start.objective
+    cold = dopt.solve(problem, "dmmv.cpsat", time_limit=3, workers=1)
+    assert cold.history[0][1] > start.objective  # without the hint the first incumbent is a worse one
+
+
+def test_hint_outside_the_domains_is_an_error() -> None:
+    problem = random_tiny_problem(0)
+    with pytest.raises(dopt.MethodError, match="x0"):
+        dopt.solve(problem, "dmmv.cpsat", x0=np.full(problem.shape[1], 1e9))

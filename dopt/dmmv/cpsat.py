@@ -25,7 +25,7 @@ from dopt.core.context import SolveContext
 from dopt.core.errors import MethodError
 from dopt.core.registry import option, register_method
 from dopt.core.result import Result
-from dopt.dmmv.milp import Formulation, Incumbent, _fallback, formulate
+from dopt.dmmv.milp import Formulation, Incumbent, _fallback, formulate, mip_start
 from dopt.dmmv.problem import DMMVProblem
 from dopt.dmmv.relax import round_to_domain
 
@@ -38,6 +38,7 @@ class CPSATOptions:
 
     workers: int = option(0, "CP-SAT search workers (0: one per CPU core)")
     resolution: float = option(1e6, "the largest scaled coefficient; coefficients are rounded at 1/resolution")
+    x0: Any = option(None, "a starting point (values in the domains) given to CP-SAT as a solution hint")
 
     def validate(self) -> None:
         if self.workers < 0:
@@ -59,7 +60,12 @@ def run(problem: DMMVProblem, options: CPSATOptions, ctx: SolveContext) -> Resul
 
     form = formulate(problem)
     start = problem.value_of(round_to_domain(problem, np.zeros(problem.shape[1])))
-    model, y, scale = _integer_model(cp_model, form, options.resolution, problem.objective(start))
+    hint = None if options.x0 is None else mip_start(problem, form, options.x0)
+    t_max = problem.objective(start) if hint is None else max(problem.objective(start), hint[-1])
+    model, y, scale = _integer_model(cp_model, form, options.resolution, t_max)
+    if hint is not None:
+        for var, value in zip(y, hint[:-1], strict=True):
+            model.AddHint(var, round(value))
     solver = cp_model.CpSolver()
     params = solver.parameters
     params.num_search_workers = options.workers or (os.cpu_count() or 1)
