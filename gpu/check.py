@@ -3,9 +3,9 @@
 Runs the ``gpu``-marked tests and the CPU/GPU state comparisons of tests/test_dmmv_cuda.py
 natively (no simulator), times ``CudaState.full_pass`` and ``apply`` against ``CpuState``
 on dense and sparse random instances, times the batched pass and recheck of several
-populations (``CudaPopulations``), compares ``dopt.solve`` on both devices, and races
-one population against many at an equal time limit.
-See gpu/README.md.
+populations (``CudaPopulations``), compares ``dopt.solve`` on both devices, races one CPU
+population against GPU populations to a common target (time_to_target.py), and times the
+tomography steps on each device (tomography_times.py). See gpu/README.md.
 """
 
 from __future__ import annotations
@@ -47,14 +47,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--rounds", type=int, default=30, help="max_rounds of the compared solves")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds of the compared solves")
-    parser.add_argument("--race-n", type=int, default=10_000, help="n of the sparse instance of the population race")
+    parser.add_argument(
+        "--populations-n", type=int, default=10_000, help="n of the sparse instance of the population timings"
+    )
     parser.add_argument("--populations", type=int, nargs="+", default=[1, 8, 32], help="population counts to time")
-    parser.add_argument("--race-time", type=float, default=15.0, help="time limit (s) of the population race")
     parser.add_argument(
         "--target-sizes", type=int, nargs="+", default=[10_000, 30_000, 100_000], help="n of the time-to-target runs"
     )
     parser.add_argument(
-        "--target-populations", type=int, nargs="+", default=[1, 8], help="GPU population counts racing the CPU"
+        "--target-populations", type=int, nargs="+", default=[1, 8, 32], help="GPU population counts racing the CPU"
     )
     parser.add_argument("--target-time", type=float, default=10.0, help="time limit (s) of each time-to-target run")
     parser.add_argument("--tomo-size", type=int, default=128, help="image side of the tomography instances")
@@ -231,19 +232,6 @@ def time_populations(problem: Any, counts: list[int], repeats: int, apply_cands:
     return rows
 
 
-def race_populations(problem: Any, counts: list[int], seconds: float) -> list[dict[str, Any]]:
-    """``dopt.solve`` at an equal time limit: the CPU with one population, the GPU with each count."""
-    import dopt
-
-    runs = [("cpu", 1)] + [("gpu", count) for count in counts]
-    rows = []
-    for device, count in runs:
-        res = dopt.solve(problem, "dmmv.local", device=device, seed=0, time_limit=seconds, populations=count)
-        rows.append({"name": problem.name, "device": device, "P": count, "result": res})
-        print(f"race {problem.name} {device} P={count}: {res.objective:.6g} ({res.iterations} passes)", flush=True)
-    return rows
-
-
 def population_table(rows: list[dict[str, Any]]) -> list[str]:
     """Markdown table of the batched population timings."""
     lines = [
@@ -254,22 +242,6 @@ def population_table(rows: list[dict[str, Any]]) -> list[str]:
         lines.append(
             f"| {r['name']} | {r['P']} | {r['pass']:.4f} | {r['pass'] / r['P']:.5f} | {r['apply']:.4f} "
             f"| {r['applied']} |"
-        )
-    return lines
-
-
-def race_table(rows: list[dict[str, Any]]) -> list[str]:
-    """Markdown table of the equal-time race."""
-    lines = [
-        "| instance | device | populations | objective | passes (all populations) | bound |",
-        "|---|---|---:|---:|---:|---:|",
-    ]
-    for r in rows:
-        res = r["result"]
-        bound = res.extras.get("bound")
-        lines.append(
-            f"| {r['name']} | {r['device']} | {r['P']} | {res.objective:.6g} | {res.iterations} "
-            f"| {'' if bound is None else f'{bound:.6g}'} |"
         )
     return lines
 
@@ -340,20 +312,20 @@ def write_report(path: Path, facts: dict[str, str], done: dict[str, Any], args: 
         lines += solve_table(done["solves"])
         lines += ["", "Runs may part ways where FMA rounding on the GPU flips a near-tie between moves."]
     if "populations" in done:
-        batched, race = done["populations"]
         lines += ["", "## Populations: one batched pass and one batched recheck for P populations", ""]
-        lines += population_table(batched)
+        lines += population_table(done["populations"])
         lines += [
             "",
             "The pass scores every level of every variable for all P populations in one launch; the recheck runs "
             "one block per population, so P sequential rechecks share the multiprocessors.",
+        ]
+    if "targets" in done:
+        lines += [
             "",
-            f"## Equal time ({args.race_time:g} s): CPU with one population, GPU with each count",
+            f"## Equal time and time to a target ({args.target_time:g} s per run, sparse, m = 2n): "
+            "CPU with one population, GPU with each count",
             "",
         ]
-        lines += race_table(race)
-    if "targets" in done:
-        lines += ["", f"## Time to a target objective ({args.target_time:g} s per run, sparse, m = 2n)", ""]
         lines += target_table(done["targets"])
         lines += ["", "The target is the worst final objective of the runs on that instance, so each run reaches it."]
     if "tomography" in done:
@@ -418,12 +390,12 @@ def solves_section(args: argparse.Namespace) -> list[dict[str, Any]]:
     return solves + compare_solves(sparse_instance(sparse_n, args.levels, seed=12), args.seeds, args.rounds)
 
 
-def populations_section(args: argparse.Namespace) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Batched timings of the population counts, then the equal-time race."""
-    problem = sparse_instance(args.race_n, args.levels, seed=13)
+def populations_section(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Batched pass and recheck timings of each population count."""
+    problem = sparse_instance(args.populations_n, args.levels, seed=13)
     batched = time_populations(problem, args.populations, args.repeats, args.apply_cands)
     print("\n".join(population_table(batched)), flush=True)
-    return batched, race_populations(problem, args.populations, args.race_time)
+    return batched
 
 
 def targets_section(args: argparse.Namespace) -> list[dict[str, Any]]:
@@ -461,7 +433,7 @@ def shrink(args: argparse.Namespace) -> None:
     """--smoke: sizes small enough for the CUDA simulator, so the script itself can be tested without a GPU."""
     args.sizes, args.sparse_n, args.levels, args.repeats, args.apply_cands = [12], 30, 4, 1, 5
     args.solve_sizes, args.seeds, args.rounds = [8, 10], [0], 3
-    args.race_n, args.populations, args.race_time = 20, [1, 2], 0.5
+    args.populations_n, args.populations = 20, [1, 2]
     args.target_sizes, args.target_populations, args.target_time = [20], [2], 0.5
     args.tomo_size, args.tomo_angles, args.tomo_levels, args.tomo_time = 8, [4], [2], 0.5
     args.repair_cycles, args.sart_iterations = 1, 5
