@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -296,50 +297,20 @@ def write_report(path: Path, facts: dict[str, str], done: dict[str, Any], args: 
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [f"# dopt GPU check ({stamp})", ""]
     lines += [f"- **{key}**: {value}" for key, value in facts.items()]
-    if "tests" in done:
-        lines += ["", "## Tests", "", "| suite | result | summary |", "|---|---|---|"]
-        lines += [f"| `{suite}` | {'pass' if ok else 'FAIL'} | {summary} |" for suite, ok, summary in done["tests"]]
-    if "states" in done:
-        lines += ["", f"## dmmv.local state: one full pass and one apply ({args.levels} levels, p = 8)", ""]
-        lines += timing_table(done["states"])
-        lines += [
-            "",
-            "Pass: best of the repeats after a warm-up. Apply: the sequential recheck of the pass's improving "
-            "candidates in merit order (on the GPU one launch of a one-block kernel for the whole list).",
-        ]
-    if "solves" in done:
-        lines += ["", f"## dopt.solve(..., 'dmmv.local', max_rounds={args.rounds}) on cpu and gpu", ""]
-        lines += solve_table(done["solves"])
-        lines += ["", "Runs may part ways where FMA rounding on the GPU flips a near-tie between moves."]
-    if "populations" in done:
-        lines += ["", "## Populations: one batched pass and one batched recheck for P populations", ""]
-        lines += population_table(done["populations"])
-        lines += [
-            "",
-            "The pass scores every level of every variable for all P populations in one launch; the recheck runs "
-            "one block per population, so P sequential rechecks share the multiprocessors.",
-        ]
-    if "targets" in done:
-        lines += [
-            "",
-            f"## Equal time and time to a target ({args.target_time:g} s per run, sparse, m = 2n): "
-            "CPU with one population, GPU with each count",
-            "",
-        ]
-        lines += target_table(done["targets"])
-        lines += ["", "The target is the worst final objective of the runs on that instance, so each run reaches it."]
-    if "tomography" in done:
-        lines += ["", f"## Tomography on CPU and GPU ({args.tomo_time:g} s per step, noise ±1000)", ""]
-        lines += tomography_table(done["tomography"])
-        lines += [
-            "",
-            "smooth_and_repair stops once every ray is within the noise bound, so its time is a time to solution; "
-            "dmmv.local runs to the limit; the last column reads when each device reached the worse device's final "
-            "objective (the largest violation beyond the noise bound).",
-        ]
+    for name, rows in done.items():
+        section = SECTIONS[name]
+        lines += ["", f"## {section.heading(args)}", "", *section.table(rows)]
+        if section.footnote:
+            lines += ["", section.footnote]
     lines.append("")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines))
+
+
+def tests_table(rows: list[tuple[str, bool, str]]) -> list[str]:
+    """Markdown table of the test suites run."""
+    lines = ["| suite | result | summary |", "|---|---|---|"]
+    return lines + [f"| `{suite}` | {'pass' if ok else 'FAIL'} | {summary} |" for suite, ok, summary in rows]
 
 
 def run_tests() -> list[tuple[str, bool, str]]:
@@ -364,7 +335,7 @@ def main(argv: list[str] | None = None) -> int:
     done: dict[str, Any] = {}
     for section in args.sections:
         started = time.perf_counter()
-        done[section] = SECTIONS[section](args)
+        done[section] = SECTIONS[section].run(args)
         write_report(args.out, facts, done, args)
         print(f"section {section} done in {time.perf_counter() - started:.1f} s", flush=True)
     print(f"report written to {args.out}")
@@ -426,13 +397,55 @@ def warm_up(levels: int) -> None:
         dopt.solve(sparse_instance(50, levels, seed=0), "dmmv.local", device=device, max_rounds=2, time_limit=None)
 
 
-SECTIONS: dict[str, Callable[[argparse.Namespace], Any]] = {
-    "tests": lambda args: run_tests(),
-    "states": states_section,
-    "solves": solves_section,
-    "populations": populations_section,
-    "targets": targets_section,
-    "tomography": tomography_section,
+@dataclass(frozen=True)
+class Section:
+    """One part of the check: what it runs, and how the report shows its rows."""
+
+    run: Callable[[argparse.Namespace], Any]
+    heading: Callable[[argparse.Namespace], str]
+    table: Callable[[Any], list[str]]
+    footnote: str = ""
+
+
+SECTIONS: dict[str, Section] = {
+    "tests": Section(lambda args: run_tests(), lambda args: "Tests", tests_table),
+    "states": Section(
+        states_section,
+        lambda args: f"dmmv.local state: one full pass and one apply ({args.levels} levels, p = 8)",
+        timing_table,
+        "Pass: best of the repeats after a warm-up. Apply: the sequential recheck of the pass's improving "
+        "candidates in merit order (on the GPU one launch of a one-block kernel for the whole list).",
+    ),
+    "solves": Section(
+        solves_section,
+        lambda args: f"dopt.solve(..., 'dmmv.local', max_rounds={args.rounds}) on cpu and gpu",
+        solve_table,
+        "Runs may part ways where FMA rounding on the GPU flips a near-tie between moves.",
+    ),
+    "populations": Section(
+        populations_section,
+        lambda args: "Populations: one batched pass and one batched recheck for P populations",
+        population_table,
+        "The pass scores every level of every variable for all P populations in one launch; the recheck runs "
+        "one block per population, so P sequential rechecks share the multiprocessors.",
+    ),
+    "targets": Section(
+        targets_section,
+        lambda args: (
+            f"Equal time and time to a target ({args.target_time:g} s per run, sparse, m = 2n): "
+            "CPU with one population, GPU with each count"
+        ),
+        target_table,
+        "The target is the worst final objective of the runs on that instance, so each run reaches it.",
+    ),
+    "tomography": Section(
+        tomography_section,
+        lambda args: f"Tomography on CPU and GPU ({args.tomo_time:g} s per step, noise ±1000)",
+        tomography_table,
+        "smooth_and_repair stops once every ray is within the noise bound, so its time is a time to solution; "
+        "dmmv.local runs to the limit; the last column reads when each device reached the worse device's final "
+        "objective (the largest violation beyond the noise bound).",
+    ),
 }
 
 

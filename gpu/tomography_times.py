@@ -11,6 +11,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+_STEPS = {"repair": "smooth_and_repair", "local": "dmmv.local, every pixel"}
+
 
 def tomography_row(
     size: int, angles: int, levels: int, seconds: float, cycles: int, sart_iterations: int, seed: int = 0
@@ -58,9 +60,6 @@ def tomography_table(rows: list[dict[str, Any]]) -> list[str]:
             for device in ("cpu", "gpu"):
                 lines.append(_line(row["name"], _STEPS[step], device, row[f"{step} {device}"]))
     return lines
-
-
-_STEPS = {"repair": "smooth_and_repair", "local": "dmmv.local, every pixel"}
 
 
 def _line(name: str, step: str, device: str, m: dict[str, Any]) -> str:
