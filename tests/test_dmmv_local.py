@@ -65,12 +65,14 @@ def test_same_seed_same_answer() -> None:
     assert (first.objective, first.iterations, first.extras) == (second.objective, second.iterations, second.extras)
 
 
-def test_dense_and_sparse_storage_give_the_same_run() -> None:
-    """The dense and CSC scoring kernels agree, so the search retraces itself."""
+@pytest.mark.parametrize("levels", [7, WINDOW_MIN + 9])
+def test_dense_and_sparse_storage_give_the_same_run(levels: int) -> None:
+    """The dense and CSC kernels (passes and rechecks, scanned or bisected domains) agree, so the search
+    retraces itself."""
     rng = np.random.default_rng(5)
     A = rng.normal(size=(40, 20))
     A[rng.random(A.shape) < 0.5] = 0.0
-    values = np.linspace(-1.0, 1.0, 7)
+    values = np.linspace(-1.0, 1.0, levels)
     b = A @ rng.uniform(-1, 1, size=20)
     dense = DMMVProblem(A, values, b=b)
     sparse = DMMVProblem(sp.csc_array(A), values, b=b)

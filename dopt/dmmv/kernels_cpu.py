@@ -334,6 +334,17 @@ def _apply(rows, coefs, delta, g, h, v, tree):
 
 
 @njit(cache=CACHE)
+def _apply_dense(col, delta, g, h, v, tree):
+    """Shift every row by ``col * delta`` and rebuild the max-tree (cheaper than repairing every leaf)."""
+    for i in range(col.shape[0]):
+        cd = col[i] * delta
+        g[i] += cd
+        h[i] -= cd
+        v[i] = max(max(g[i], h[i]), 0.0)
+    tree_build(v, tree)
+
+
+@njit(cache=CACHE)
 def _base_excluding(rows, v, tree):
     """Exact largest violation outside ``rows``: hide them in the tree, read the root, restore."""
     for t in range(rows.shape[0]):
@@ -345,30 +356,58 @@ def _base_excluding(rows, v, tree):
 
 
 @njit(cache=CACHE)
-def apply_candidates(indptr, indices, coefs, g, h, v, values, sizes, q, tree, cands, t_scale, sq, tol, ds_tol):
+def _surrogates(v, inv_t, sq, out):
+    for i in range(v.shape[0]):
+        out[i] = surrogate(v[i], inv_t, sq)
+
+
+@njit(cache=CACHE)
+def apply_candidates(
+    indptr, indices, coefs, dense, g, h, v, values, sizes, q, tree, cands, t_scale, sq, tol, ds_tol
+):  # fmt: skip
     """Re-score each candidate variable on the current state and apply its best move if it improves.
 
     A move improves when it lowers the maximum beyond ``tol``, or keeps it and lowers
     the surrogate beyond ``ds_tol`` (with a negative ``tol``: when it lowers the surrogate).
+    With a dense A (``dense`` is C = diag(w) A, else it has no rows) every column covers every
+    row: nothing lies off the support, and the rows' surrogates are kept in an array refreshed
+    after each applied move instead of recomputed in every evaluation.
     Returns the number of moves applied.
     """
     kmax = values.shape[1]
     mx = np.empty(kmax)
     ds = np.empty(kmax)
     inv_t = 1.0 / t_scale
+    is_dense = dense.shape[0] == v.shape[0]
+    old = np.empty(v.shape[0] if is_dense else 0)
+    if is_dense:
+        _surrogates(v, inv_t, sq, old)
+    no_rows = np.empty(0, dtype=np.int64)
     applied = 0
     for c in range(cands.shape[0]):
         j = cands[c]
         rows = indices[indptr[j] : indptr[j + 1]]
         col = coefs[indptr[j] : indptr[j + 1]]
         cur = values[j, q[j]]
-        base = _base_excluding(rows, v, tree)
-        if sizes[j] > WINDOW_MIN:
-            lvl, new_max, change = convex_best(rows, col, g, h, v, v, values[j], sizes[j], q[j], base, inv_t, sq, tol)
+        if is_dense:
+            if sizes[j] > WINDOW_MIN:
+                lvl, new_max, change = convex_best(
+                    no_rows, dense[:, j], g, h, v, old, values[j], sizes[j], q[j], 0.0, inv_t, sq, tol
+                )
+            else:
+                _score_dense(dense[:, j], g, h, old, values[j], sizes[j], cur, inv_t, sq, mx, ds)
+                lvl = best_level(mx, ds, sizes[j], q[j], tol)
+                new_max, change = (mx[lvl], ds[lvl]) if lvl >= 0 else (np.inf, 0.0)
         else:
-            _score_sparse(rows, col, g, h, v, values[j], sizes[j], cur, base, inv_t, sq, mx, ds)
-            lvl = best_level(mx, ds, sizes[j], q[j], tol)
-            new_max, change = (mx[lvl], ds[lvl]) if lvl >= 0 else (np.inf, 0.0)
+            base = _base_excluding(rows, v, tree)
+            if sizes[j] > WINDOW_MIN:
+                lvl, new_max, change = convex_best(
+                    rows, col, g, h, v, v, values[j], sizes[j], q[j], base, inv_t, sq, tol
+                )
+            else:
+                _score_sparse(rows, col, g, h, v, values[j], sizes[j], cur, base, inv_t, sq, mx, ds)
+                lvl = best_level(mx, ds, sizes[j], q[j], tol)
+                new_max, change = (mx[lvl], ds[lvl]) if lvl >= 0 else (np.inf, 0.0)
         if lvl < 0:
             continue
         t_now = tree[1]
@@ -377,7 +416,11 @@ def apply_candidates(indptr, indices, coefs, g, h, v, values, sizes, q, tree, ca
         else:
             improves = new_max < t_now - tol or (new_max <= t_now and change < -ds_tol)
         if improves:
-            _apply(rows, col, values[j, lvl] - cur, g, h, v, tree)
+            if is_dense:
+                _apply_dense(dense[:, j], values[j, lvl] - cur, g, h, v, tree)
+                _surrogates(v, inv_t, sq, old)
+            else:
+                _apply(rows, col, values[j, lvl] - cur, g, h, v, tree)
             q[j] = lvl
             applied += 1
     return applied

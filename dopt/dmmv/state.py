@@ -32,6 +32,7 @@ class CpuState:
         self.g, self.h, self.v = np.zeros(m), np.zeros(m), np.zeros(m)
         self.tree = np.zeros(2 * (1 << max(0, (m - 1).bit_length())))
         self.all_vars = np.arange(n, dtype=np.int64)
+        self.no_dense = np.zeros((0, 0), order="F")  # apply's placeholder for "A is sparse"
 
     def load(self, levels: np.ndarray) -> None:
         """Set every level and recompute excesses and violations from scratch (no drift)."""
@@ -79,6 +80,7 @@ class CpuState:
                 self.indptr,
                 self.indices,
                 self.coefs,
+                self.no_dense if self.dense is None else self.dense,
                 self.g,
                 self.h,
                 self.v,
