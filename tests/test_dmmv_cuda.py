@@ -136,6 +136,69 @@ def check_moves_match_cpu(seed: int, sparse: bool) -> None:
 
 
 @needs_device
+@pytest.mark.parametrize(("seed", "moved_rows"), [(0, 3), (1, 40)])
+def check_recheck_from_short_lists_matches_cpu(seed: int, moved_rows: int) -> None:
+    """The recheck's maxima read from the most violated and the moved rows (not a scan of all rows) give the
+    CPU's moves; with 3 tracked rows the list overflows within a launch and the block falls back to the scan."""
+    from dopt.dmmv.cuda_state import CudaPopulations
+
+    rng = np.random.default_rng(seed)
+    m, n = 150, 30
+    A = sp.random_array((m, n), density=0.06, random_state=rng, data_sampler=rng.standard_normal, format="csc")
+    problem = DMMVProblem(A, np.arange(-3.0, 4.0), b=A @ rng.uniform(-3, 3, size=n), weights=rng.uniform(0.5, 2, m))
+    store = CudaPopulations(problem, moved_rows=moved_rows)
+    assert 0 < store.listed_rows < problem.shape[0]
+    cpu, gpu = CpuState(problem), store.state(0)
+    levels = _random_levels(problem, rng)
+    cpu.load(levels)
+    gpu.load(levels)
+    applied = 0
+    for sq, tol in _pass_modes(cpu.objective()):
+        t = cpu.objective()
+        level, _, ds = cpu.full_pass(t, sq, tol)
+        cands = np.flatnonzero(level >= 0)
+        cands = cands[np.argsort(ds[cands], kind="stable")]
+        moves = cpu.apply(cands, t, sq, tol, 1e-9)
+        assert gpu.apply(cands, t, sq, tol, 1e-9) == moves
+        _assert_same_state(cpu, gpu)
+        applied += moves
+        js = rng.choice(problem.shape[1], size=3, replace=False)
+        kick = (rng.random(3) * problem.sizes[js]).astype(np.int64)
+        cpu.set_levels(js, kick)
+        gpu.set_levels(js, kick)
+    assert applied >= 10
+
+
+@needs_device
+def check_recheck_reads_rows_moved_off_the_list() -> None:
+    """A move raises a row that was not on the launch's list above every listed one; the next candidate must
+    see it as the current max (else its move, which lowers that row, would look like one that raises the max)."""
+    from dopt.dmmv.cuda_state import CudaPopulations
+
+    m = 12
+    A = np.zeros((m, 2))
+    A[0, 0] = A[m - 1, 0] = 1.0  # x0: row 0 violated by 4 at the start, row m-1 (last, off the list) satisfied
+    A[m - 1, 1] = 0.1  # x1 only touches row m-1
+    b = np.zeros(m)
+    b[0], b[m - 1] = -2.0, 2.0
+    weights = np.ones(m)
+    weights[m - 1] = 1.4
+    problem = DMMVProblem(sp.csc_array(A), np.arange(-2.0, 3.0), b=b, weights=weights)
+    store = CudaPopulations(problem, moved_rows=2)
+    assert store.listed_rows == 5
+    cpu, gpu = CpuState(problem), store.state(0)
+    start = np.array([4, 2])  # x0 = 2, x1 = 0
+    cpu.load(start)
+    gpu.load(start)
+    t = cpu.objective()
+    cands = np.array([0, 1])
+    # x0 -> 0 lowers the max from 4 to 2.8 (row m-1); then x1 -> 2 lowers row m-1 to 2.52
+    assert gpu.apply(cands, t, 3, 1e-9 * t, 1e-9) == cpu.apply(cands, t, 3, 1e-9 * t, 1e-9) == 2
+    _assert_same_state(cpu, gpu)
+    assert cpu.levels().tolist() == [2, 4] and cpu.objective() == pytest.approx(2.52)
+
+
+@needs_device
 @pytest.mark.parametrize(("seed", "rounds"), [(0, 30), (1, 8), (2, 30), (4, 8), (7, 30)])
 def check_solve_matches_cpu(seed: int, rounds: int) -> None:
     """dmmv.local on device gpu retraces the CPU run: same point, objective, rounds and status."""

@@ -56,7 +56,9 @@ class CudaPopulations:
     ``indptr`` (launch ranges) stay on the host.
     """
 
-    def __init__(self, problem: DMMVProblem, count: int = 1) -> None:
+    def __init__(self, problem: DMMVProblem, count: int = 1, moved_rows: int | None = None) -> None:
+        """``moved_rows`` caps the rows a recheck tracks as moved to read its maxima from short lists
+        (default max(RECHECK_THREADS, m / 16); 0: scan every row per candidate)."""
         if count < 1:
             raise ValueError(f"count must be >= 1, got {count}")
         self.problem, self.count = problem, count
@@ -87,6 +89,12 @@ class CudaPopulations:
         # the simulator runs every thread as a Python thread: a small block keeps it quick
         self.recheck_threads = SIMULATOR_THREADS if cuda_simulator_enabled() else k.RECHECK_THREADS
         self.top_rows = min(m, int(np.diff(self.indptr).max()) + 1)
+        cap = max(k.RECHECK_THREADS, m // 16) if moved_rows is None else moved_rows
+        if self.top_rows + cap >= m:  # a list as long as the rows saves nothing over the scan
+            cap = 0
+        self.moved = cuda.device_array((count, max(cap, 1)), dtype=np.int64)
+        self.touched = cuda.to_device(np.zeros((count, m if cap else 1), dtype=np.int64))
+        self.listed_rows = self.top_rows + cap if cap else 0  # the recheck's list (see kernels_cuda.recheck)
         self._allocate(n)
         self.d_all_vars = cuda.to_device(np.arange(n, dtype=np.int64))
 
@@ -154,7 +162,7 @@ class CudaPopulations:
         if self.dense is not None:
             k.score_dense[grid](self.dense, self.g, self.h, self.old, *tail)
         else:
-            order = cuda.to_device(self._top_order(pops))
+            order = cuda.to_device(self._top_order(pops, self.top_rows))
             k.sparse_base[_grid(nj, rows)](self.d_indptr, self.indices, order, self.v, d_js, d_pops, self.base)
             csc = (self.d_indptr, self.indices, self.coefs)
             k.score_sparse[grid](*csc, self.g, self.h, self.old, self.base, *tail)
@@ -186,9 +194,11 @@ class CudaPopulations:
         d_pops, inv_t, tol, ds_tol, sq = _launch_rows(pops, [1.0 / t for t in t_scales], tols, ds_tols, sq=squarings)
         csc = (self.d_indptr, self.indices, self.coefs)
         state = (self.g, self.h, self.v, self.values, self.sizes, self.d_q, self.mask, self.stamp + 1)
+        order = cuda.to_device(self._top_order(pops, self.listed_rows))
         k.recheck[len(pops), self.recheck_threads](
-            d_cands, offsets, d_pops, *csc, *state, inv_t, sq, tol, ds_tol, self.scores, self.applied
-        )
+            d_cands, offsets, d_pops, *csc, *state, inv_t, sq, tol, ds_tol, self.scores, self.applied,
+            order, self.touched, self.moved,
+        )  # fmt: skip
         self.stamp += int(sum(sizes))
         self.d_q.copy_to_host(self.q)
         applied = self.applied.copy_to_host()
@@ -222,19 +232,20 @@ class CudaPopulations:
             q[j] = lvl
         self.d_q[pop].copy_to_device(q)
 
-    def _top_order(self, pops: Sequence[int]) -> np.ndarray:
-        """Per population, the ``top_rows`` most violated rows by decreasing violation, ties by index
+    def _top_order(self, pops: Sequence[int], length: int) -> np.ndarray:
+        """Per population, the ``length`` most violated rows by decreasing violation, ties by index
         (``argsort(-v)``'s head).
 
-        A column has fewer rows than ``top_rows``, so the walk of ``sparse_base`` always meets a row
-        off the column (or a zero violation) within them; the base it finds has the same value as
-        with the full order, whichever rows tie at the cut.
+        With ``top_rows`` a column has fewer rows than the list, so the walk of ``sparse_base``
+        always meets a row off the column (or a zero violation) within them; the base it finds has
+        the same value as with the full order, whichever rows tie at the cut.
         """
-        order = np.empty((len(pops), self.top_rows), dtype=np.int64)
+        order = np.empty((len(pops), length), dtype=np.int64)
         for r, pop in enumerate(pops):
-            v = self.v[pop].copy_to_host()
-            top = np.sort(np.argpartition(-v, self.top_rows - 1)[: self.top_rows])
-            order[r] = top[np.argsort(-v[top], kind="stable")]
+            if length:
+                v = self.v[pop].copy_to_host()
+                top = np.sort(np.argpartition(-v, length - 1)[:length])
+                order[r] = top[np.argsort(-v[top], kind="stable")]
         return order
 
 

@@ -185,7 +185,7 @@ def best_of(scores, kmax, size, cur, tol):
 @cuda.jit(cache=True)
 def recheck(
     cands, offsets, pops, indptr, indices, coefs, g, h, v, values, sizes, q, mask, stamp0, inv_t, sq, tol, ds_tol,
-    scores, out,
+    scores, out, order, touched, moved,
 ):  # fmt: skip
     """``kernels_cpu.apply_candidates``, one thread block per population: block r rescores the candidates
     ``cands[offsets[r]:offsets[r + 1]]`` in order on population ``pops[r]``'s current state and applies each
@@ -195,6 +195,14 @@ def recheck(
     them (shared memory), score one level each (``scores[p]``: 2 kmax device scratch) and, if the
     move is taken, shift the column's rows. Launch with blocks of a power-of-two size
     <= RECHECK_THREADS.
+
+    The largest violations come from a short list, not a scan of all m rows: ``order[r]`` holds
+    the launch-time most violated rows, by decreasing violation, and ``moved[p]`` the rows the
+    block has shifted since (``touched[p, i] == stamp0`` marks them). While at most
+    ``moved.shape[1]`` rows have moved and ``order`` is at least that much longer than any
+    column, some listed row is neither on the column nor moved, and it bounds every row outside
+    both lists: the maxima over the two lists are exact. Past that (or with an empty ``order``)
+    the block scans every row.
     """
     tid = cuda.threadIdx.x
     width = cuda.blockDim.x
@@ -203,12 +211,16 @@ def recheck(
     off_max = cuda.shared.array(RECHECK_THREADS, float64)
     all_max = cuda.shared.array(RECHECK_THREADS, float64)
     chosen = cuda.shared.array(1, int64)
+    count = cuda.shared.array(1, int64)  # rows moved in this launch
     kmax = values.shape[1]
     m = v.shape[1]
     gp, hp, vp, qp, stamps, sc = g[p], h[p], v[p], q[p], mask[p], scores[p]
+    marks, moved_p, cap, listed = touched[p], moved[p], moved.shape[1], order.shape[1]
     inv_tr, sqr, tolr = inv_t[r], sq[r], tol[r]
     if tid == 0:
         out[p] = 0
+        count[0] = 0
+    cuda.syncthreads()
     for c in range(offsets[r], offsets[r + 1]):
         j = cands[c]
         lo, hi = indptr[j], indptr[j + 1]
@@ -218,10 +230,17 @@ def recheck(
         cuda.syncthreads()
         base = 0.0
         top = 0.0
-        for i in range(tid, m, width):
-            top = max(top, vp[i])
-            if stamps[i] != stamp:
-                base = max(base, vp[i])
+        if listed > 0 and count[0] <= cap:
+            for k in range(tid, listed + count[0], width):
+                i = order[r, k] if k < listed else moved_p[k - listed]
+                top = max(top, vp[i])
+                if stamps[i] != stamp:
+                    base = max(base, vp[i])
+        else:
+            for i in range(tid, m, width):
+                top = max(top, vp[i])
+                if stamps[i] != stamp:
+                    base = max(base, vp[i])
         off_max[tid] = base
         all_max[tid] = top
         cuda.syncthreads()
@@ -269,6 +288,11 @@ def recheck(
                 gp[i] += cd
                 hp[i] -= cd
                 vp[i] = max(max(gp[i], hp[i]), 0.0)
+                if listed > 0 and marks[i] != stamp0:
+                    marks[i] = stamp0
+                    slot = cuda.atomic.add(count, 0, 1)
+                    if slot < cap:
+                        moved_p[slot] = i
         cuda.syncthreads()
 
 
