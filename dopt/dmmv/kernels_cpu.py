@@ -389,25 +389,21 @@ def apply_candidates(
         rows = indices[indptr[j] : indptr[j + 1]]
         col = coefs[indptr[j] : indptr[j + 1]]
         cur = values[j, q[j]]
-        if is_dense:
-            if sizes[j] > WINDOW_MIN:
-                lvl, new_max, change = convex_best(
-                    no_rows, dense[:, j], g, h, v, old, values[j], sizes[j], q[j], 0.0, inv_t, sq, tol
-                )
-            else:
-                _score_dense(dense[:, j], g, h, old, values[j], sizes[j], cur, inv_t, sq, mx, ds)
-                lvl = best_level(mx, ds, sizes[j], q[j], tol)
-                new_max, change = (mx[lvl], ds[lvl]) if lvl >= 0 else (np.inf, 0.0)
+        if is_dense:  # convex_best's dense form: no row list, the full column, the kept surrogates
+            rows_j, col_j, old_j, base = no_rows, dense[:, j], old, 0.0
         else:
-            base = _base_excluding(rows, v, tree)
-            if sizes[j] > WINDOW_MIN:
-                lvl, new_max, change = convex_best(
-                    rows, col, g, h, v, v, values[j], sizes[j], q[j], base, inv_t, sq, tol
-                )
+            rows_j, col_j, old_j, base = rows, col, v, _base_excluding(rows, v, tree)
+        if sizes[j] > WINDOW_MIN:
+            lvl, new_max, change = convex_best(
+                rows_j, col_j, g, h, v, old_j, values[j], sizes[j], q[j], base, inv_t, sq, tol
+            )
+        else:
+            if is_dense:
+                _score_dense(col_j, g, h, old, values[j], sizes[j], cur, inv_t, sq, mx, ds)
             else:
                 _score_sparse(rows, col, g, h, v, values[j], sizes[j], cur, base, inv_t, sq, mx, ds)
-                lvl = best_level(mx, ds, sizes[j], q[j], tol)
-                new_max, change = (mx[lvl], ds[lvl]) if lvl >= 0 else (np.inf, 0.0)
+            lvl = best_level(mx, ds, sizes[j], q[j], tol)
+            new_max, change = (mx[lvl], ds[lvl]) if lvl >= 0 else (np.inf, 0.0)
         if lvl < 0:
             continue
         t_now = tree[1]
