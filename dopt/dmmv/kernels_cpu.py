@@ -129,11 +129,29 @@ def _score_level(rows, coefs, g, h, v, old, vals, cur, base, inv_t, sq, lvl):
     return _score_entries(rows, coefs, g, h, v, vals[lvl] - cur, base, inv_t, sq)
 
 
+@njit(fastmath=FAST, cache=CACHE)
+def _max_level(rows, coefs, g, h, vals, cur, base, lvl):
+    """The new max alone at level ``lvl`` (no surrogate: the max-only steps of the bisections)."""
+    d = vals[lvl] - cur
+    top = base
+    if rows.shape[0] == 0 and coefs.shape[0] == g.shape[0]:
+        for i in range(coefs.shape[0]):
+            cd = coefs[i] * d
+            top = max(top, max(max(g[i] + cd, h[i] - cd), 0.0))
+        return top
+    for t in range(rows.shape[0]):
+        i = rows[t]
+        cd = coefs[t] * d
+        top = max(top, max(max(g[i] + cd, h[i] - cd), 0.0))
+    return top
+
+
 @njit(cache=CACHE)
 def _key(rows, coefs, g, h, v, old, vals, cur, base, inv_t, sq, lvl, use_ds):
     """The new max (or, with ``use_ds``, the surrogate change) at level ``lvl``."""
-    mx, ds = _score_level(rows, coefs, g, h, v, old, vals, cur, base, inv_t, sq, lvl)
-    return ds if use_ds else mx
+    if not use_ds:
+        return _max_level(rows, coefs, g, h, vals, cur, base, lvl)
+    return _score_level(rows, coefs, g, h, v, old, vals, cur, base, inv_t, sq, lvl)[1]
 
 
 @njit(cache=CACHE)
