@@ -184,20 +184,24 @@ def time_states(problem: Any, repeats: int, apply_cands: int) -> dict[str, Any]:
     from dopt.dmmv.state import CpuState
 
     levels = (np.random.default_rng(1).random(problem.shape[1]) * problem.sizes).astype(np.int64)
-    cpu, gpu = CpuState(problem), CudaPopulations(problem).state(0)
-    scan = CudaPopulations(problem, moved_rows=0).state(0)  # the recheck scanning every row per candidate
-    for state in (cpu, gpu, scan):
+    store = CudaPopulations(problem)
+    cpu, gpu = CpuState(problem), store.state(0)
+    states = [("cpu", cpu), ("gpu", gpu)]
+    if store.listed_rows:  # the recheck scanning every row per candidate; without lists gpu already scans
+        states.append(("scan", CudaPopulations(problem, moved_rows=0).state(0)))
+    for _, state in states:
         state.load(levels)
     t = cpu.objective()
     tol = 1e-9 * t
     row: dict[str, Any] = {"name": problem.name, "nnz": problem.A.nnz if problem.is_sparse else problem.A.size}
+    row["scan_apply"] = row["scan_applied"] = None
     row["cpu_pass"] = best_time(lambda: cpu.full_pass(t, 3, tol), repeats)
     row["gpu_pass"] = best_time(lambda: gpu.full_pass(t, 3, tol), repeats)
     cpu_out = cpu.full_pass(t, 3, tol)
     row["same_level"] = float(np.mean(cpu_out[0] == gpu.full_pass(t, 3, tol)[0]))
     cands = _improving(cpu_out, t, apply_cands + 1)
     row["cands"] = max(cands.size - 1, 0)
-    for name, state in (("cpu", cpu), ("gpu", gpu), ("scan", scan)):
+    for name, state in states:
         state.apply(cands[:1], t, 3, tol, 1e-9)  # warm-up (compilation)
         start = time.perf_counter()
         row[f"{name}_applied"] = state.apply(cands[1:], t, 3, tol, 1e-9)
@@ -217,9 +221,11 @@ def time_populations(problem: Any, counts: list[int], repeats: int, apply_cands:
     for count in counts:
         starts = [(rng.random(problem.shape[1]) * problem.sizes).astype(np.int64) for _ in range(count)]
         pops = list(range(count))
-        row: dict[str, Any] = {"name": problem.name, "P": count}
-        for key, moved_rows in (("", None), ("scan_", 0)):  # the recheck as dmmv.local runs it, then scanning
-            store = CudaPopulations(problem, count, moved_rows=moved_rows)
+        row: dict[str, Any] = {"name": problem.name, "P": count, "scan_apply": None, "scan_applied": None}
+        stores = [CudaPopulations(problem, count)]  # the recheck as dmmv.local runs it, then scanning all rows
+        if stores[0].listed_rows:  # without lists the first store scans already
+            stores.append(CudaPopulations(problem, count, moved_rows=0))
+        for key, store in zip(("", "scan_"), stores, strict=False):
             for pop, levels in enumerate(starts):
                 store.load(pop, levels)
             t = [store.objective(pop) for pop in pops]
@@ -237,6 +243,15 @@ def time_populations(problem: Any, counts: list[int], repeats: int, apply_cands:
     return rows
 
 
+def _seconds(value: float | None) -> str:
+    """A timing cell; '—' where the run was not made (the GPU recheck scans all rows already)."""
+    return "—" if value is None else f"{value:.4f}"
+
+
+def _count(value: int | None) -> str:
+    return "—" if value is None else str(value)
+
+
 def population_table(rows: list[dict[str, Any]]) -> list[str]:
     """Markdown table of the batched population timings."""
     lines = [
@@ -247,7 +262,7 @@ def population_table(rows: list[dict[str, Any]]) -> list[str]:
     for r in rows:
         lines.append(
             f"| {r['name']} | {r['P']} | {r['pass']:.4f} | {r['pass'] / r['P']:.5f} | {r['apply']:.4f} "
-            f"| {r['scan_apply']:.4f} | {r['applied']} / {r['scan_applied']} |"
+            f"| {_seconds(r['scan_apply'])} | {r['applied']} / {_count(r['scan_applied'])} |"
         )
     return lines
 
@@ -276,8 +291,8 @@ def timing_table(rows: list[dict[str, Any]]) -> list[str]:
         lines.append(
             f"| {r['name']} | {r['nnz']:,} | {r['cpu_pass']:.4f} | {r['gpu_pass']:.4f} "
             f"| {r['cpu_pass'] / r['gpu_pass']:.1f}x | {100 * r['same_level']:.2f}% | {r['cands']} "
-            f"| {r['cpu_apply']:.4f} | {r['gpu_apply']:.4f} | {r['scan_apply']:.4f} "
-            f"| {r['cpu_applied']} / {r['gpu_applied']} / {r['scan_applied']} |"
+            f"| {r['cpu_apply']:.4f} | {r['gpu_apply']:.4f} | {_seconds(r['scan_apply'])} "
+            f"| {r['cpu_applied']} / {r['gpu_applied']} / {_count(r['scan_applied'])} |"
         )
     return lines
 
@@ -461,7 +476,7 @@ SECTIONS: dict[str, Section] = {
 
 def shrink(args: argparse.Namespace) -> None:
     """--smoke: sizes small enough for the CUDA simulator, so the script itself can be tested without a GPU."""
-    args.sizes, args.sparse_n, args.levels, args.repeats, args.apply_cands = [12], 30, 4, 1, 5
+    args.sizes, args.sparse_n, args.levels, args.repeats, args.apply_cands = [12], 200, 4, 1, 5  # 400 rows: lists
     args.solve_sizes, args.seeds, args.rounds = [8, 10], [0], 3
     args.populations_n, args.populations = 20, [1, 2]
     args.target_sizes, args.target_populations, args.target_time = [20], [2], 0.5

@@ -26,6 +26,9 @@ def test_smoke_run_under_the_simulator_writes_every_section(tmp_path: Path) -> N
         assert f"\n## {heading}" in text, heading
     assert "Numba CUDA simulator" in text
     assert "not reached" not in text
+    sparse_state = next(line for line in text.splitlines() if line.startswith("| sparse-400x200 |"))
+    cpu_moves, gpu_moves, scan_moves = sparse_state.rstrip(" |").rsplit("| ", 1)[1].split(" / ")
+    assert cpu_moves == gpu_moves == scan_moves  # the recheck from row lists and the full scan: same moves
     tomography = [line for line in text.splitlines() if line.startswith("| tomo-")]
     assert len(tomography) == 5  # SART, then each DMMV step on each device
     assert {line.split(" | ")[2] for line in tomography} == {"cpu", "gpu"}
