@@ -194,7 +194,7 @@ class CudaPopulations:
         d_pops, inv_t, tol, ds_tol, sq = _launch_rows(pops, [1.0 / t for t in t_scales], tols, ds_tols, sq=squarings)
         csc = (self.d_indptr, self.indices, self.coefs)
         state = (self.g, self.h, self.v, self.values, self.sizes, self.d_q, self.mask, self.stamp + 1)
-        order = cuda.to_device(self._top_order(pops, self.listed_rows))
+        order = cuda.to_device(self._top_order(pops, self.listed_rows, ordered=False))
         k.recheck[len(pops), self.recheck_threads](
             d_cands, offsets, d_pops, *csc, *state, inv_t, sq, tol, ds_tol, self.scores, self.applied,
             order, self.touched, self.moved,
@@ -232,9 +232,10 @@ class CudaPopulations:
             q[j] = lvl
         self.d_q[pop].copy_to_device(q)
 
-    def _top_order(self, pops: Sequence[int], length: int) -> np.ndarray:
+    def _top_order(self, pops: Sequence[int], length: int, ordered: bool = True) -> np.ndarray:
         """Per population, the ``length`` most violated rows by decreasing violation, ties by index
-        (``argsort(-v)``'s head).
+        (``argsort(-v)``'s head); with ``ordered`` False the same rows in no particular order (the
+        recheck only takes maxima over them).
 
         With ``top_rows`` a column has fewer rows than the list, so the walk of ``sparse_base``
         always meets a row off the column (or a zero violation) within them; the base it finds has
@@ -244,8 +245,11 @@ class CudaPopulations:
         for r, pop in enumerate(pops):
             if length:
                 v = self.v[pop].copy_to_host()
-                top = np.sort(np.argpartition(-v, length - 1)[:length])
-                order[r] = top[np.argsort(-v[top], kind="stable")]
+                top = np.argpartition(-v, length - 1)[:length]
+                if ordered:
+                    top = np.sort(top)
+                    top = top[np.argsort(-v[top], kind="stable")]
+                order[r] = top
         return order
 
 
