@@ -6,7 +6,8 @@ Quick:       python benchmarks/dmmv_apps_report.py --fir lowpass-25-8 --fir-time
 
 FIR: dmmv.local vs HiGHS (dmmv.milp), CP-SAT (dmmv.cpsat) and Gurobi (dmmv.gurobi, where installed and its
 licence accepts the model) at equal time limits, vs the continuous Remez / firwin designs rounded to the
-grid, and dmmv.local for half the limit followed by CP-SAT from its answer for the other half. Tomography: SART and SIRT followed by rounding (and a 3x3 median filter of the rounded SART image, a
+grid, and dmmv.local for half the limit followed by CP-SAT from its answer for the other half.
+Tomography: SART and SIRT followed by rounding (and a 3x3 median filter of the rounded SART image, a
 denoising baseline), DART from the SART image with the DMMV paper's settings, dmmv.local from the rounded
 SART image on every pixel and on the boundary pixels only (``tomography.refine_boundaries``), the
 median-filtered image repaired on its boundary pixels until every ray is within the noise bound

@@ -91,7 +91,7 @@ def _pass_modes(t: float) -> list[tuple[int, float]]:
 @pytest.mark.parametrize(("sparse", "m"), [(False, 10), (True, 10), (True, 40)])
 @pytest.mark.parametrize("seed", range(4))
 def check_full_pass_matches_cpu(seed: int, sparse: bool, m: int) -> None:
-    """Same best level, new max and surrogate change for every variable, for all, some and repeated variables.
+    """Same best level, new max and surrogate change for every variable.
 
     With m = 40 the sparse base is found among the most violated rows only (see ``CudaPopulations._top_order``).
     """
@@ -99,11 +99,8 @@ def check_full_pass_matches_cpu(seed: int, sparse: bool, m: int) -> None:
     rng = np.random.default_rng(seed)
     cpu, gpu = _pair(problem, _random_levels(problem, rng))
     t = cpu.objective()
-    subset = rng.choice(problem.shape[1], size=3, replace=False).astype(np.int64)
-    twice = np.tile(np.arange(problem.shape[1]), 2)
     for sq, tol in _pass_modes(t):
-        for js in (None, subset, twice):
-            _assert_same_pass(cpu.full_pass(t, sq, tol, js), gpu.full_pass(t, sq, tol, js))
+        _assert_same_pass(cpu.full_pass(t, sq, tol), gpu.full_pass(t, sq, tol))
 
 
 @needs_device

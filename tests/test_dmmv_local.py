@@ -177,7 +177,7 @@ def test_x0_starts_from_given_point() -> None:
     [
         ({"surrogate_power": 6}, "power of two"),
         ({"kick_max_fraction": 0.0}, "kick_max_fraction"),
-        ({"pair_size": -1}, "pair_size"),
+        ({"restart_spread": -1}, "restart_spread"),
         ({"max_rounds": -2}, "max_rounds"),
         ({"populations": 0}, "populations"),
         ({"init": "magic"}, "init"),

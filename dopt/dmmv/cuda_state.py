@@ -95,27 +95,21 @@ class CudaPopulations:
         self.moved = cuda.device_array((count, max(cap, 1)), dtype=np.int64)
         self.touched = cuda.to_device(np.zeros((count, m if cap else 1), dtype=np.int64))
         self.listed_rows = self.top_rows + cap if cap else 0  # the recheck's list (see kernels_cuda.recheck)
-        self._allocate(n)
+        # per-pass buffers: scores of every level of every variable, bases, best moves
+        self.mx, self.ds = (cuda.device_array((count, n * self.kmax)) for _ in range(2))
+        self.base, self.out_max, self.out_ds = (cuda.device_array((count, n)) for _ in range(3))
+        self.out_level = cuda.device_array((count, n), dtype=np.int64)
         self.d_all_vars = cuda.to_device(np.arange(n, dtype=np.int64))
-
-    def _allocate(self, size: int) -> None:
-        """Per-pass buffers for up to ``size`` variables: scores of every level, bases, best moves."""
-        shape = (self.count, size)
-        self.mx = cuda.device_array((self.count, size * self.kmax))
-        self.ds = cuda.device_array((self.count, size * self.kmax))
-        self.base = cuda.device_array(shape)
-        self.out_level = cuda.device_array(shape, dtype=np.int64)
-        self.out_max, self.out_ds = cuda.device_array(shape), cuda.device_array(shape)
 
     def state(self, pop: int) -> CudaState:
         """Population ``pop`` with ``CpuState``'s interface."""
         return CudaState(self, pop)
 
     def answer(self, pending: dict[int, Request]) -> dict[int, object]:
-        """Answer each population's request (keyed by population): the full passes in one batch, the rechecks
-        in one launch, passes over a subset of the variables one by one."""
+        """Answer each population's request (keyed by population): the passes in one batch, the rechecks
+        in one launch."""
         answers: dict[int, object] = {}
-        full = {p: r for p, r in pending.items() if isinstance(r, PassRequest) and r.js is None}
+        full = {p: r for p, r in pending.items() if isinstance(r, PassRequest)}
         if full:
             pops = list(full)
             reqs = [full[p] for p in pops]
@@ -134,9 +128,6 @@ class CudaPopulations:
                 [r.ds_tol for r in reqs],
             )
             answers.update(zip(pops, counts, strict=True))
-        for p, r in pending.items():
-            if p not in answers:
-                answers[p] = self.state(p).full_pass(r.t_obj, r.squarings, r.tol, r.js)
         return answers
 
     def full_pass(
@@ -145,16 +136,11 @@ class CudaPopulations:
         t_objs: Sequence[float],
         squarings: Sequence[int],
         tols: Sequence[float],
-        js: np.ndarray | None = None,
     ) -> list[PassOut]:
-        """Best move of each variable in ``js`` (default all) for each population: (level, new max, surrogate
-        change). Level -1 marks a variable with no other value."""
-        d_js = self.d_all_vars if js is None else cuda.to_device(js.astype(np.int64))
+        """Best move of every variable for each population: (level, new max, surrogate change).
+        Level -1 marks a variable with no other value."""
+        d_js = self.d_all_vars
         nj, rows = d_js.shape[0], len(pops)
-        if nj == 0:
-            return [(np.empty(0, dtype=np.int64), np.empty(0), np.empty(0)) for _ in pops]
-        if nj > self.base.shape[1]:
-            self._allocate(nj)
         d_pops, inv_t, tol, sq = _launch_rows(pops, [1.0 / t for t in t_objs], tols, sq=squarings)
         k.old_surrogate[_grid(self.v.shape[1], rows)](self.v, d_pops, inv_t, sq, self.old)
         tail = (self.values, self.sizes, self.d_q, d_js, d_pops, inv_t, sq, self.mx, self.ds)
@@ -168,8 +154,7 @@ class CudaPopulations:
             k.score_sparse[grid](*csc, self.g, self.h, self.old, self.base, *tail)
         out = (self.out_level, self.out_max, self.out_ds)
         k.pick[_grid(nj, rows)](self.mx, self.ds, self.kmax, self.sizes, self.d_q, d_js, d_pops, tol, *out)
-        # only the launched populations' first nj entries come back (a pair move scores a dozen variables)
-        return [tuple(a[p, :nj].copy_to_host() for a in out) for p in pops]
+        return [tuple(a[p].copy_to_host() for a in out) for p in pops]
 
     def apply(
         self,
@@ -291,9 +276,9 @@ class CudaState:
         """True when row ``row`` is violated from above (its activity must decrease)."""
         return bool(self.store.g[self.pop, row] > self.store.h[self.pop, row])
 
-    def full_pass(self, t_obj: float, squarings: int, tol: float, js: np.ndarray | None = None) -> PassOut:
-        """Best move of each variable in ``js`` (default all): (level, new max, surrogate change)."""
-        return self.store.full_pass([self.pop], [t_obj], [squarings], [tol], js)[0]
+    def full_pass(self, t_obj: float, squarings: int, tol: float) -> PassOut:
+        """Best move of every variable: (level, new max, surrogate change)."""
+        return self.store.full_pass([self.pop], [t_obj], [squarings], [tol])[0]
 
     def apply(self, cands: np.ndarray, t_scale: float, squarings: int, tol: float, ds_tol: float) -> int:
         """Recheck candidates in order on the current state, applying those that still improve."""

@@ -18,7 +18,7 @@ broadcast. A second kernel, one thread per variable, keeps each variable's
 best level. The exact recheck of candidate moves is sequential: ``recheck``
 runs it in one thread block per population that loops over the candidates on
 the device (no host round trip per candidate); the small kernels at the end of
-this module act on one population's rows and serve the pair moves and kicks.
+this module act on one population's rows and serve the kicks and triple moves.
 """
 
 from __future__ import annotations

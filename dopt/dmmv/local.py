@@ -8,8 +8,10 @@ which gives the flat min-max landscape a slope.
 
 The search starts from the rounded LP relaxation (whose value is a lower
 bound) and first smooths: it descends on the surrogate alone for p = 2, 4, ...
-(p-norm continuation), then on the max. At a local optimum it tries pair
-moves on the worst constraint; then a kick moves a few of that constraint's
+(p-norm continuation), then on the max. At a local optimum it applies the
+best move of one to three of the worst constraint's variables by up to
+``triple_reach`` levels each, found exhaustively (``triples.py``), and descends
+again; when there is none, a kick moves a few of that constraint's
 variables a level (widening after repeated failures) and the search smooths
 and descends again; every few failed kicks it restarts from a random rounding
 of the LP point or from random levels near its rounding (uniform levels when
@@ -43,6 +45,7 @@ from dopt.core.result import Result
 from dopt.dmmv.populations import ApplyRequest, PassRequest, Request, answer_each, run_lockstep
 from dopt.dmmv.problem import DMMVProblem
 from dopt.dmmv.state import CpuState
+from dopt.dmmv.triples import TripleMoves
 
 REL_TOL = 1e-9  # relative tolerance on the max violation when comparing moves
 DS_TOL = 1e-9  # minimum surrogate decrease for a tie move to count
@@ -70,7 +73,12 @@ class LocalOptions:
     smoothing: bool = option(True, "start (and restart) with p-norm continuation: descend on sum v^p for p = 2, 4, ...")
     restart_after: int = option(2, "failed kicks in a row before a restart (0: never)")
     restart_spread: int = option(2, "every other restart draws levels within this many of the rounded LP point")
-    pair_size: int = option(12, "variables of the worst constraint tried in pair moves at a local optimum (0: off)")
+    triple_size: int = option(
+        64,
+        "variables of the worst constraint searched for moves of one to three of them at a local optimum "
+        "(0: off; fewer when the moves would exceed 2e6)",
+    )
+    triple_reach: int = option(2, "levels each variable of such a move may shift")
     max_rounds: int = option(0, "stop after this many passes per population (0: no limit)")
     populations: int = option(
         1, "independent searches run in lockstep, sharing the best point (on the GPU they share kernel launches)"
@@ -80,8 +88,8 @@ class LocalOptions:
         p = self.surrogate_power
         if p < 1 or p & (p - 1):
             raise ValueError(f"surrogate_power must be a power of two, got {p}")
-        if self.pair_size < 0 or self.restart_spread < 0:
-            raise ValueError("pair_size and restart_spread must be >= 0")
+        if self.restart_spread < 0 or self.triple_size < 0 or self.triple_reach < 1:
+            raise ValueError("restart_spread, triple_size >= 0 and triple_reach >= 1 are required")
         if self.max_stall < 0 or self.kick_size < 1 or self.kick_patience < 1 or self.max_rounds < 0:
             raise ValueError("max_stall, max_rounds >= 0 and kick_size, kick_patience >= 1 are required")
         if self.populations < 1:
@@ -96,7 +104,7 @@ class LocalOptions:
     options=LocalOptions,
     devices=("cpu", "gpu"),
     default=True,
-    summary="iterated local search: parallel exact move scoring, p-norm smoothing, pair moves, kicks, restarts",
+    summary="iterated local search: parallel exact move scoring, p-norm smoothing, triple moves, kicks, restarts",
 )
 def solve_local(problem: DMMVProblem, opts: LocalOptions, ctx: SolveContext) -> Result:
     """Run the local search(es) until the time limit, the stall limit or a proven optimum."""
@@ -111,7 +119,9 @@ def solve_local(problem: DMMVProblem, opts: LocalOptions, ctx: SolveContext) -> 
     objective = problem.objective(x)
     if objective < incumbent.value:  # recomputed from scratch, the value may land a rounding below the state's
         ctx.report(incumbent.rounds, objective, bound=bound)
-    extras: dict[str, Any] = {name: sum(getattr(s, name) for s in searches) for name in ("kicks", "moves", "restarts")}
+    extras: dict[str, Any] = {
+        name: sum(getattr(s, name) for s in searches) for name in ("kicks", "moves", "restarts", "triple_moves")
+    }
     extras["populations"] = count
     if bound is not None:
         extras["bound"] = bound
@@ -139,7 +149,8 @@ def _populations(
     random stream); the others draw their own streams from the seed and start from fresh levels."""
     rngs = [ctx.rng] + [np.random.default_rng([ctx.seed, pop]) for pop in range(1, len(states))]
     pairs = zip(states, rngs, strict=True)
-    searches = [_Search(problem, opts, ctx, state, incumbent, anchor, rng) for state, rng in pairs]
+    triples = TripleMoves(problem, opts.triple_size, opts.triple_reach) if opts.triple_size else None
+    searches = [_Search(problem, opts, ctx, state, incumbent, anchor, rng, triples) for state, rng in pairs]
     return searches, [start] + [search.fresh_levels(pop) for pop, search in enumerate(searches[1:], 1)]
 
 
@@ -192,16 +203,17 @@ class _Search:
         incumbent: _Incumbent,
         anchor: np.ndarray | None,
         rng: np.random.Generator,
+        triples: TripleMoves | None = None,
     ) -> None:
         self.problem, self.opts, self.ctx, self.state = problem, opts, ctx, state
-        self.incumbent, self.anchor, self.rng = incumbent, anchor, rng
+        self.incumbent, self.anchor, self.rng, self.triples = incumbent, anchor, rng, triples
         self.squarings = round(math.log2(opts.surrogate_power))
         n = problem.shape[1]
         automatic = math.inf if ctx.time_limit is not None else 50 + 4 * int(math.sqrt(n))
         self.max_stall = opts.max_stall or automatic
         self.max_kick = max(1, int(opts.kick_max_fraction * n))
         self.csr = sp.csr_array(problem.A)
-        self.rounds = self.kicks = self.moves = self.restarts = 0
+        self.rounds = self.kicks = self.moves = self.restarts = self.triple_moves = 0
         self.best_levels = np.zeros(n, dtype=np.int64)
         self.best = math.inf
 
@@ -215,7 +227,7 @@ class _Search:
         while True:
             before = self.best
             reason = reason or (yield from self._descend())
-            while reason is None and (yield from self._pair_escape()):
+            while reason is None and self._triple_escape():
                 reason = yield from self._descend()
             self._keep_if_best()
             if self.best < before - REL_TOL * before:
@@ -318,44 +330,19 @@ class _Search:
             if self.incumbent.rounds % 16 == 0:
                 self.incumbent.report()
 
-    def _pair_escape(self) -> Steps:
-        """Try pair moves (one variable a level up or down, another to its best value); apply the first that improves.
-
-        Single moves cannot lower the max when two variables must change together;
-        candidates are the variables with the largest weight in the worst constraint.
-        """
-        state, sizes = self.state, self.problem.sizes
+    def _triple_escape(self) -> bool:
+        """Apply the best move of up to three variables of the worst constraint if it lowers the max."""
+        state = self.state
         t_obj = state.objective()
-        if t_obj <= 0.0 or self.opts.pair_size == 0:
+        if self.triples is None or t_obj <= 0.0:
             return False
-        tol = REL_TOL * t_obj
-        cands = self._worst_row_variables(self.opts.pair_size)
-        q = state.levels()
-        for a in cands:
-            others = cands[cands != a]
-            for step in (-1, 1):
-                la = q[a] + step
-                if others.size == 0 or not 0 <= la < sizes[a]:
-                    continue
-                state.set_levels(np.array([a]), np.array([la]))
-                level, new_max, _ = yield PassRequest(t_obj, self.squarings, tol, others)
-                new_max = np.where(level >= 0, new_max, np.inf)
-                b = int(np.argmin(new_max))
-                if new_max[b] < t_obj - tol:
-                    state.set_levels(others[b : b + 1], level[b : b + 1])
-                    self.moves += 2
-                    return True
-                state.set_levels(np.array([a]), np.array([q[a]]))
-        return False
-
-    def _worst_row_variables(self, count: int) -> np.ndarray:
-        """Up to ``count`` movable variables of the most violated constraint, largest |a_ij| first."""
-        worst = int(np.argmax(self.state.violations()))
-        cols = self.csr.indices[self.csr.indptr[worst] : self.csr.indptr[worst + 1]]
-        coefs = np.abs(self.csr.data[self.csr.indptr[worst] : self.csr.indptr[worst + 1]])
-        movable = self.problem.sizes[cols] > 1
-        cols, coefs = cols[movable], coefs[movable]
-        return cols[np.argsort(-coefs, kind="stable")[:count]].astype(np.int64)
+        move = self.triples.find(state.levels(), state.violations(), REL_TOL * t_obj)
+        if move is None:
+            return False
+        state.set_levels(*move)
+        self.moves += move[0].size
+        self.triple_moves += 1
+        return True
 
     def _kick(self, size: int, from_best: bool) -> None:
         """Move some variables of the worst constraint a level, from the current or the best point."""

@@ -20,12 +20,11 @@ import numpy as np
 
 @dataclass(frozen=True)
 class PassRequest:
-    """Score the best move of each variable in ``js`` (all when None) on the search's state."""
+    """Score the best move of every variable on the search's state."""
 
     t_obj: float
     squarings: int
     tol: float
-    js: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -52,7 +51,7 @@ def answer_each(states: Sequence[Any]) -> Answerer:
         for pop, req in pending.items():
             state = states[pop]
             if isinstance(req, PassRequest):
-                out[pop] = state.full_pass(req.t_obj, req.squarings, req.tol, req.js)
+                out[pop] = state.full_pass(req.t_obj, req.squarings, req.tol)
             else:
                 out[pop] = state.apply(req.cands, req.t_scale, req.squarings, req.tol, req.ds_tol)
         return out

@@ -56,14 +56,10 @@ class CpuState:
         """True when row ``row`` is violated from above (its activity must decrease)."""
         return bool(self.g[row] > self.h[row])
 
-    def full_pass(
-        self, t_obj: float, squarings: int, tol: float, js: np.ndarray | None = None
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Best move of each variable in ``js`` (default all): (level, new max, surrogate change).
-
-        Level -1 marks a variable with no other value.
-        """
-        js = self.all_vars if js is None else js.astype(np.int64)
+    def full_pass(self, t_obj: float, squarings: int, tol: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Best move of every variable: (level, new max, surrogate change). Level -1 marks a variable with no
+        other value."""
+        js = self.all_vars
         level, new_max, ds = np.empty(js.size, dtype=np.int64), np.empty(js.size), np.empty(js.size)
         tail = (self.values, self.sizes, self.q, js, t_obj, squarings, tol, level, new_max, ds)
         if self.dense is not None:
