@@ -84,12 +84,28 @@ class TripleMoves:
 
     @cached_property
     def csr(self) -> sp.csr_array:
+        """A by rows (a sparse A only: a dense one is used as it is)."""
         return sp.csr_array(self.problem.A)
 
-    @cached_property
-    def weighted(self) -> sp.csc_array:
-        """diag(w) A by columns."""
-        return sp.csc_array(sp.diags_array(self.problem.weights) @ sp.csc_array(self.problem.A))
+    def _row(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """Columns and coefficients of row ``i`` of A."""
+        if not self.problem.is_sparse:
+            row = self.problem.A[i]
+            cols = np.flatnonzero(row)
+            return cols, row[cols]
+        lo, hi = self.csr.indptr[i], self.csr.indptr[i + 1]
+        return self.csr.indices[lo:hi], self.csr.data[lo:hi]
+
+    def _block(self, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The rows that columns ``cols`` of A touch, and A on them (dense)."""
+        A = self.problem.A
+        if not self.problem.is_sparse:
+            sub = A[:, cols]
+            rows = np.flatnonzero(np.any(sub != 0, axis=1))
+            return rows, sub[rows]
+        sub = sp.csc_array(A[:, cols])
+        rows = np.unique(sub.indices)
+        return rows, sub[rows].toarray()
 
     def find(self, levels: np.ndarray, violations: np.ndarray, tol: float) -> tuple[np.ndarray, np.ndarray] | None:
         """(variables, new levels) of the move lowering the max the most (by more than ``tol``), or None."""
@@ -98,19 +114,19 @@ class TripleMoves:
         cols = self._candidates(worst, levels)
         if cols.size == 0:
             return None
-        block = self.weighted[:, cols]
-        rows = np.unique(block.indices)
+        rows, block = self._block(cols)
         off = np.ones(violations.size, dtype=bool)
         off[rows] = False
         base = float(violations[off].max()) if off.any() else 0.0
         if base >= t - tol:
             return None
-        s = self.csr[rows] @ p.value_of(levels)
+        x = p.value_of(levels)
+        s = self.csr[rows] @ x if p.is_sparse else (p.A @ x)[rows]
         w = p.weights[rows]
         g, h = w * (s - p.upper[rows]), w * (p.lower[rows] - s)
         order = np.argsort(-np.maximum(g, h), kind="stable")
         B = np.zeros((rows.size, cols.size + 1))
-        B[:, : cols.size] = block[rows[order]].toarray()
+        B[:, : cols.size] = w[order, None] * block[order]
         shifts = self._shifts(cols, levels)
         sets = _sets(cols.size)
         chunks = min(CHUNKS, len(sets))
@@ -126,8 +142,8 @@ class TripleMoves:
 
     def _candidates(self, worst: int, levels: np.ndarray) -> np.ndarray:
         """Up to ``size`` movable variables of row ``worst``, largest |a_ij| times their level spacing first."""
-        lo, hi = self.csr.indptr[worst], self.csr.indptr[worst + 1]
-        cols, coefs = self.csr.indices[lo:hi], np.abs(self.csr.data[lo:hi])
+        cols, coefs = self._row(worst)
+        coefs = np.abs(coefs)
         keep = (self.sizes[cols] > 1) & (coefs > 0)
         cols, coefs = cols[keep], coefs[keep]
         values, q = self.problem.values[cols], levels[cols]
