@@ -106,3 +106,18 @@ def test_local_search_uses_triple_moves_on_a_fir_design() -> None:
 def test_bad_triple_options_are_errors(options: dict, fragment: str) -> None:
     with pytest.raises(DoptError, match=fragment):
         dopt.solve(random_tiny_problem(1), "dmmv.local", device="cpu", **options)
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_problem_rows_and_activities_match_the_matrix(sparse: bool) -> None:
+    """``DMMVProblem.row`` and ``activities`` (what the moves read A through) agree with A itself."""
+    rng = np.random.default_rng(3)
+    dense = np.where(rng.random((12, 7)) < 0.4, rng.normal(size=(12, 7)), 0.0)
+    problem = DMMVProblem(sp.csc_array(dense) if sparse else dense, np.arange(3.0), b=np.zeros(12))
+    x = rng.normal(size=7)
+    rows = np.array([0, 5, 11])
+    np.testing.assert_allclose(problem.activities(rows, x), dense[rows] @ x)
+    for i in range(12):
+        cols, coefs = problem.row(i)
+        np.testing.assert_array_equal(cols, np.flatnonzero(dense[i]))
+        np.testing.assert_array_equal(coefs, dense[i, cols])

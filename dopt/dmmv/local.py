@@ -212,7 +212,6 @@ class _Search:
         automatic = math.inf if ctx.time_limit is not None else 50 + 4 * int(math.sqrt(n))
         self.max_stall = opts.max_stall or automatic
         self.max_kick = max(1, int(opts.kick_max_fraction * n))
-        self.csr = sp.csr_array(problem.A)
         self.rounds = self.kicks = self.moves = self.restarts = self.triple_moves = 0
         self.best_levels = np.zeros(n, dtype=np.int64)
         self.best = math.inf
@@ -353,8 +352,7 @@ class _Search:
         base = state.levels()
         v = state.violations()
         worst = int(np.argmax(v))
-        cols = self.csr.indices[self.csr.indptr[worst] : self.csr.indptr[worst + 1]]
-        coefs = self.csr.data[self.csr.indptr[worst] : self.csr.indptr[worst + 1]]
+        cols, coefs = self.problem.row(worst)
         movable = self.problem.sizes[cols] > 1
         cols, coefs = cols[movable], coefs[movable]
         if cols.size == 0:

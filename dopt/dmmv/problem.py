@@ -7,6 +7,7 @@ violation ``max_i w_i * max(0, a_i.x - u_i, l_i - a_i.x)``.
 from __future__ import annotations
 
 from dataclasses import InitVar, dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -106,6 +107,24 @@ class DMMVProblem(Problem):
     def check(self, x: Any) -> None:
         """Raise ProblemError unless every x_j lies in its domain D_j."""
         self.levels(x)
+
+    def row(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """Columns and coefficients of the nonzeros of constraint ``i`` (a sparse A keeps a CSR copy for this)."""
+        if not self.is_sparse:
+            cols = np.flatnonzero(self.A[i])
+            return cols, self.A[i, cols]
+        lo, hi = self._by_rows.indptr[i], self._by_rows.indptr[i + 1]
+        return self._by_rows.indices[lo:hi], self._by_rows.data[lo:hi]
+
+    def activities(self, rows: np.ndarray, x: np.ndarray) -> np.ndarray:
+        """a_i.x for the constraints ``rows``."""
+        if not self.is_sparse:
+            return (self.A @ x)[rows]
+        return self._by_rows[rows] @ x
+
+    @cached_property
+    def _by_rows(self) -> sp.csr_array:
+        return sp.csr_array(self.A)
 
     def value_of(self, levels: np.ndarray) -> np.ndarray:
         """The point whose x_j is the ``levels[j]``-th value of D_j."""

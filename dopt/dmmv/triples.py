@@ -11,7 +11,7 @@ host for either device; the state only applies the move it returns.
 
 from __future__ import annotations
 
-from functools import cached_property, lru_cache
+from functools import lru_cache
 from itertools import combinations
 
 import numpy as np
@@ -82,20 +82,6 @@ class TripleMoves:
         per_set = (2 * reach) ** 3
         self.size = min(size, max(3, _largest_count(BUDGET // per_set)))
 
-    @cached_property
-    def csr(self) -> sp.csr_array:
-        """A by rows (a sparse A only: a dense one is used as it is)."""
-        return sp.csr_array(self.problem.A)
-
-    def _row(self, i: int) -> tuple[np.ndarray, np.ndarray]:
-        """Columns and coefficients of row ``i`` of A."""
-        if not self.problem.is_sparse:
-            row = self.problem.A[i]
-            cols = np.flatnonzero(row)
-            return cols, row[cols]
-        lo, hi = self.csr.indptr[i], self.csr.indptr[i + 1]
-        return self.csr.indices[lo:hi], self.csr.data[lo:hi]
-
     def _block(self, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The rows that columns ``cols`` of A touch, and A on them (dense)."""
         A = self.problem.A
@@ -121,7 +107,7 @@ class TripleMoves:
         if base >= t - tol:
             return None
         x = p.value_of(levels)
-        s = self.csr[rows] @ x if p.is_sparse else (p.A @ x)[rows]
+        s = p.activities(rows, x)
         w = p.weights[rows]
         g, h = w * (s - p.upper[rows]), w * (p.lower[rows] - s)
         order = np.argsort(-np.maximum(g, h), kind="stable")
@@ -142,7 +128,7 @@ class TripleMoves:
 
     def _candidates(self, worst: int, levels: np.ndarray) -> np.ndarray:
         """Up to ``size`` movable variables of row ``worst``, largest |a_ij| times their level spacing first."""
-        cols, coefs = self._row(worst)
+        cols, coefs = self.problem.row(worst)
         coefs = np.abs(coefs)
         keep = (self.sizes[cols] > 1) & (coefs > 0)
         cols, coefs = cols[keep], coefs[keep]
