@@ -71,10 +71,12 @@ class DMMVProblem(Problem):
         """(m constraints, n variables)."""
         return self.A.shape
 
-    @property
+    @cached_property
     def sizes(self) -> np.ndarray:
-        """Number of values in each variable's domain."""
-        return np.count_nonzero(~np.isnan(self.values), axis=1)
+        """Number of values in each variable's domain (computed once; read-only)."""
+        sizes = np.count_nonzero(~np.isnan(self.values), axis=1)
+        sizes.setflags(write=False)
+        return sizes
 
     @property
     def is_sparse(self) -> bool:

@@ -78,7 +78,6 @@ class TripleMoves:
 
     def __init__(self, problem: DMMVProblem, size: int, reach: int) -> None:
         self.problem, self.reach = problem, reach
-        self.sizes = problem.sizes
         per_set = (2 * reach) ** 3
         self.size = min(size, max(3, _largest_count(BUDGET // per_set)))
 
@@ -130,10 +129,10 @@ class TripleMoves:
         """Up to ``size`` movable variables of row ``worst``, largest |a_ij| times their level spacing first."""
         cols, coefs = self.problem.row(worst)
         coefs = np.abs(coefs)
-        keep = (self.sizes[cols] > 1) & (coefs > 0)
+        keep = (self.problem.sizes[cols] > 1) & (coefs > 0)
         cols, coefs = cols[keep], coefs[keep]
         values, q = self.problem.values[cols], levels[cols]
-        top = np.minimum(q + 1, self.sizes[cols] - 1)
+        top = np.minimum(q + 1, self.problem.sizes[cols] - 1)
         bottom = np.maximum(q - 1, 0)
         rows = np.arange(cols.size)
         spacing = np.maximum(values[rows, top] - values[rows, q], values[rows, q] - values[rows, bottom])
@@ -143,7 +142,7 @@ class TripleMoves:
         """Value change of each step (-r..-1, 1..r) of each candidate, NaN outside its domain; a last row for 'none'."""
         steps = _step_of(np.arange(2 * self.reach), self.reach)
         target = levels[cols][:, None] + steps[None, :]
-        inside = (target >= 0) & (target < self.sizes[cols][:, None])
+        inside = (target >= 0) & (target < self.problem.sizes[cols][:, None])
         values = self.problem.values[cols]
         rows = np.arange(cols.size)[:, None]
         moved = values[rows, np.clip(target, 0, values.shape[1] - 1)] - values[rows, levels[cols][:, None]]
