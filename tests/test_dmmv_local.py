@@ -295,9 +295,42 @@ def test_full_pass_matches_numpy_reference(seed: int, sparse: bool) -> None:
         assert got_max[j] <= min(new_max[j, others]) * (1 + 1e-9) + 1e-12
 
 
-def test_apply_keeps_state_equal_to_recomputation() -> None:
+def _layout(problem: DMMVProblem, layout: str) -> DMMVProblem:
+    """``problem`` with A dense, dense with a third of its entries zero, or sparse (and row weights)."""
+    A = problem.A.copy()
+    if layout != "dense":
+        A[np.random.default_rng(1).random(A.shape) < 0.35] = 0.0
+    weights = np.linspace(0.5, 2.0, A.shape[0])
+    A = sp.csc_array(A) if layout == "sparse" else A
+    return DMMVProblem(A, problem.values, lower=problem.lower, upper=problem.upper, weights=weights)
+
+
+@pytest.mark.parametrize("layout", ["dense", "dense with zeros", "sparse"])
+def test_weighted_columns_are_diag_w_times_a_by_columns(layout: str) -> None:
+    """The moves' CSC view of diag(w) A: the nonzeros of each column, rows sorted, as scipy builds it."""
+    problem = _layout(_off_grid(7, 20, seed=2), layout)
+    indptr, indices, data = problem.weighted_columns()
+    dense = problem.A.toarray() if problem.is_sparse else problem.A
+    expected = sp.csc_array(problem.weights[:, None] * dense)
+    np.testing.assert_array_equal(indptr, expected.indptr)
+    np.testing.assert_array_equal(indices, expected.indices)
+    np.testing.assert_array_equal(data, expected.data)
+    assert (indptr.dtype, indices.dtype, data.dtype) == (np.int64, np.int64, np.float64)
+
+
+def test_cpu_populations_share_one_matrix() -> None:
+    """P populations on the CPU read one copy of C = diag(w) A (dense or sparse), not P copies."""
+    for layout in ("dense", "sparse"):
+        states, _ = local._make_states(_layout(_off_grid(6, 18), layout), "cpu", 3)
+        for name in ("dense", "indptr", "indices", "coefs"):
+            assert all(getattr(state, name) is getattr(states[0], name) for state in states)
+        assert (states[0].dense is None) == (layout == "sparse")
+
+
+@pytest.mark.parametrize("layout", ["dense", "dense with zeros", "sparse"])
+def test_apply_keeps_state_equal_to_recomputation(layout: str) -> None:
     """After moves and unconditional level changes the incremental state equals a fresh load."""
-    problem = _off_grid(25, 60, seed=9)
+    problem = _layout(_off_grid(25, 60, seed=9), layout)
     rng = np.random.default_rng(0)
     state = CpuState(problem)
     state.load((rng.random(25) * problem.sizes).astype(np.int64))

@@ -20,7 +20,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-import scipy.sparse as sp
 from numba import cuda
 
 from dopt.core.device import cuda_simulator_enabled
@@ -63,12 +62,10 @@ class CudaPopulations:
             raise ValueError(f"count must be >= 1, got {count}")
         self.problem, self.count = problem, count
         w = problem.weights
-        csc = sp.csc_array(sp.diags_array(w) @ sp.csc_array(problem.A))
-        csc.sort_indices()
-        self.indptr = csc.indptr.astype(np.int64)
+        self.indptr, rows, coefs = problem.weighted_columns()
         self.d_indptr = cuda.to_device(self.indptr)
-        self.indices = cuda.to_device(csc.indices.astype(np.int32))
-        self.coefs = cuda.to_device(csc.data.astype(np.float64))
+        self.indices = cuda.to_device(rows.astype(np.int32))
+        self.coefs = cuda.to_device(coefs)
         self.dense = None if problem.is_sparse else cuda.to_device(np.ascontiguousarray(w[:, None] * problem.A))
         self.host_values = np.ascontiguousarray(problem.values)
         self.values = cuda.to_device(self.host_values)

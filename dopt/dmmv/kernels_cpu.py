@@ -450,6 +450,21 @@ def set_levels(indptr, indices, coefs, g, h, v, values, q, tree, js, levels):
         q[j] = levels[t]
 
 
+@njit(cache=CACHE)
+def set_levels_dense(C, g, h, v, values, q, tree, js, levels):
+    """``set_levels`` for a dense Fortran-ordered C = diag(w) A: every row shifts, the max-tree is rebuilt once."""
+    for t in range(js.shape[0]):
+        j = js[t]
+        delta = values[j, levels[t]] - values[j, q[j]]
+        for i in range(C.shape[0]):
+            cd = C[i, j] * delta
+            g[i] += cd
+            h[i] -= cd
+            v[i] = max(max(g[i], h[i]), 0.0)
+        q[j] = levels[t]
+    tree_build(v, tree)
+
+
 @njit(parallel=True, cache=CACHE)
 def excesses(s, lo, up, w, g, h, v):
     """g = w (s - u), h = w (l - s), v = max(g, h, 0) for every row."""

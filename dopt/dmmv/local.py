@@ -44,7 +44,7 @@ from dopt.core.registry import option, register_method
 from dopt.core.result import Result
 from dopt.dmmv.populations import ApplyRequest, PassRequest, Request, answer_each, run_lockstep
 from dopt.dmmv.problem import DMMVProblem
-from dopt.dmmv.state import CpuState
+from dopt.dmmv.state import CpuMatrix, CpuState
 from dopt.dmmv.triples import TripleMoves
 
 REL_TOL = 1e-9  # relative tolerance on the max violation when comparing moves
@@ -161,7 +161,8 @@ def _make_states(problem: DMMVProblem, device: str, count: int) -> tuple[list[An
 
         store = CudaPopulations(problem, count)
         return [store.state(p) for p in range(count)], store.answer
-    states = [CpuState(problem) for _ in range(count)]
+    matrix = CpuMatrix.of(problem)
+    states = [CpuState(problem, matrix) for _ in range(count)]
     return states, answer_each(states)
 
 

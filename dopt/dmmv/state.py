@@ -6,28 +6,46 @@ arrays, so the search in ``local.py`` is written once for both.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
-import scipy.sparse as sp
 
 from dopt.dmmv import kernels_cpu as k
 from dopt.dmmv.problem import DMMVProblem
 
 
+@dataclass(frozen=True)
+class CpuMatrix:
+    """C = diag(w) A as the CPU kernels read it; built once and shared by every population's state."""
+
+    indptr: np.ndarray  # CSC of a sparse C; with a dense C every column is empty here
+    indices: np.ndarray
+    coefs: np.ndarray
+    dense: np.ndarray | None  # a dense C in Fortran order (its columns contiguous), else None
+
+    @classmethod
+    def of(cls, problem: DMMVProblem) -> CpuMatrix:
+        """The kernels' view of ``problem``'s matrix: a dense A stays dense, with no sparse copy (at
+        m n ~ 10^7 one would take seconds to build and twice the memory)."""
+        if problem.is_sparse:
+            return cls(*problem.weighted_columns(), None)
+        m, n = problem.shape
+        dense = np.empty((m, n), order="F")
+        np.multiply(problem.A, problem.weights[:, None], out=dense)  # one pass, no C-ordered temporary
+        return cls(np.zeros(n + 1, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0), dense)
+
+
 class CpuState:
     """Levels ``q`` and the row excesses ``g``, ``h`` and violations ``v`` kept consistent under moves."""
 
-    def __init__(self, problem: DMMVProblem) -> None:
+    def __init__(self, problem: DMMVProblem, matrix: CpuMatrix | None = None) -> None:
+        """``matrix``: the shared ``CpuMatrix.of(problem)`` (built here when not given)."""
         self.problem = problem
-        w = problem.weights
-        csc = sp.csc_array(sp.diags_array(w) @ sp.csc_array(problem.A))
-        csc.sort_indices()
-        self.indptr = csc.indptr.astype(np.int64)
-        self.indices = csc.indices.astype(np.int64)
-        self.coefs = csc.data.astype(np.float64)
-        self.dense = None if problem.is_sparse else np.asfortranarray(w[:, None] * problem.A)
+        matrix = CpuMatrix.of(problem) if matrix is None else matrix
+        self.indptr, self.indices, self.coefs, self.dense = matrix.indptr, matrix.indices, matrix.coefs, matrix.dense
+        m, n = problem.shape
         self.values = np.ascontiguousarray(problem.values)
         self.sizes = problem.sizes.astype(np.int64)
-        m, n = problem.shape
         self.q = np.zeros(n, dtype=np.int64)
         self.g, self.h, self.v = np.zeros(m), np.zeros(m), np.zeros(m)
         self.tree = np.zeros(2 * (1 << max(0, (m - 1).bit_length())))
@@ -94,6 +112,19 @@ class CpuState:
 
     def set_levels(self, js: np.ndarray, levels: np.ndarray) -> None:
         """Move the given variables to the given levels unconditionally."""
+        if self.dense is not None:
+            k.set_levels_dense(
+                self.dense,
+                self.g,
+                self.h,
+                self.v,
+                self.values,
+                self.q,
+                self.tree,
+                js.astype(np.int64),
+                levels.astype(np.int64),
+            )
+            return
         k.set_levels(
             self.indptr,
             self.indices,
