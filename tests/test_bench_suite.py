@@ -129,6 +129,24 @@ def test_readme_without_markers_is_an_error(tmp_path: Path, capsys: pytest.Captu
     assert "markers" in capsys.readouterr().err
 
 
+def test_each_family_warms_up_once_before_its_first_timed_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A family's JIT kernels are compiled by its bench module's ``warm_up`` before any of its runs, not inside one."""
+    import dopt.dmmv.bench as dmmv_bench
+    from dopt.bench import runner
+
+    events: list[tuple[str, str]] = []
+
+    def entry(label: str) -> Entry:
+        return Entry(label, lambda: events.append(("run", label)) or Outcome(1.0, 0.1))
+
+    cases = [Case("dmmv", f"case{k}", 1, "q", (entry(f"a{k}"), entry(f"b{k}"))) for k in range(2)]
+    monkeypatch.setattr(dmmv_bench, "warm_up", lambda device: events.append(("warm", device)))
+    monkeypatch.setattr(runner, "family_cases", lambda family, suite, device: cases if family == "dmmv" else None)
+    result = runner.run_suite("smoke", ["dmmv", "dag"], device="cpu")
+    assert events == [("warm", "cpu"), ("run", "a0"), ("run", "b0"), ("run", "a1"), ("run", "b1")]
+    assert [row["quality"] for row in result["rows"]] == [1.0] * 4 and result["no_suite"] == ["dag"]
+
+
 @pytest.mark.parametrize("family", ["dmmv", "dag", "bcd", "completion"])
 def test_each_family_smoke_suite_measures_dopt(family: str) -> None:
     """Every family suite has smoke cases whose dopt entries reach a finite quality."""

@@ -54,8 +54,12 @@ def run_suite(
         else:
             cases += found
     rows = []
+    warmed: set[str] = set()
     bar = _bar(sum(len(c.entries) for c in cases), progress)
     for case in cases:
+        if case.family not in warmed:
+            warm_up(case.family, device)
+            warmed.add(case.family)
         for entry in case.entries:
             if bar is not None:
                 bar.set_description(f"{case.family} {case.instance} {entry.label}")
@@ -68,6 +72,15 @@ def run_suite(
         bar.close()
     facts = {"machine": machine(), "suite": suite, "device": device, "families": chosen}
     return {**facts, "no_suite": missing_suites, "rows": rows}
+
+
+def warm_up(family: str, device: str = "auto") -> None:
+    """Compile the family's JIT kernels before anything of it is timed: its bench module's ``warm_up(device)``,
+    where it has one. Numba caches compiled kernels on disk, but a fresh install or a changed kernel file
+    compiles on first use, which would otherwise fall inside the first timed run."""
+    hook = getattr(importlib.import_module(f"dopt.{family}.bench"), "warm_up", None)
+    if hook is not None:
+        hook(device)
 
 
 def measure(case: Case, entry: Entry) -> dict[str, Any]:

@@ -47,6 +47,14 @@ def sparse_off_grid_instance(
     return DMMVProblem(A, values, b=A @ z, name=f"sparse-off-grid-n{n}-k{per_column}-s{seed}")
 
 
+def warm_up(device: str = "auto") -> None:
+    """Compile dmmv.local's kernels (dense and sparse passes, rechecks, triple moves) on two tiny instances."""
+    from dopt.core.solve import solve
+
+    for problem in (off_grid_instance(12, seed=0), sparse_off_grid_instance(40, 3, seed=0)):
+        solve(problem, "dmmv.local", max_rounds=30, seed=0, device=device)
+
+
 def cases(suite: str, device: str = "auto") -> list[Case]:
     """The off-grid instances of the suite, then (quick and full) the FIR designs; dmmv.local runs on ``device``."""
     sizes, seconds = OFF_GRID[suite]
