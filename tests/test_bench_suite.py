@@ -146,6 +146,14 @@ def test_each_family_warms_up_once_before_its_first_timed_run(monkeypatch: pytes
     assert events == [("warm", "cpu"), ("run", "a0"), ("run", "b0"), ("run", "a1"), ("run", "b1")]
     assert [row["quality"] for row in result["rows"]] == [1.0] * 4 and result["no_suite"] == ["dag"]
 
+    def failing(device: str) -> None:
+        raise RuntimeError("no CUDA device")
+
+    events.clear()
+    monkeypatch.setattr(dmmv_bench, "warm_up", failing)
+    result = runner.run_suite("smoke", ["dmmv"], device="gpu")  # a failed warm-up does not stop the runs
+    assert [event for _, event in events] == ["a0", "b0", "a1", "b1"] and len(result["rows"]) == 4
+
 
 @pytest.mark.parametrize("family", ["dmmv", "dag", "bcd", "completion"])
 def test_each_family_smoke_suite_measures_dopt(family: str) -> None:
