@@ -112,29 +112,8 @@ class CpuState:
 
     def set_levels(self, js: np.ndarray, levels: np.ndarray) -> None:
         """Move the given variables to the given levels unconditionally."""
+        tail = (self.g, self.h, self.v, self.values, self.q, self.tree, js.astype(np.int64), levels.astype(np.int64))
         if self.dense is not None:
-            k.set_levels_dense(
-                self.dense,
-                self.g,
-                self.h,
-                self.v,
-                self.values,
-                self.q,
-                self.tree,
-                js.astype(np.int64),
-                levels.astype(np.int64),
-            )
-            return
-        k.set_levels(
-            self.indptr,
-            self.indices,
-            self.coefs,
-            self.g,
-            self.h,
-            self.v,
-            self.values,
-            self.q,
-            self.tree,
-            js.astype(np.int64),
-            levels.astype(np.int64),
-        )
+            k.set_levels_dense(self.dense, *tail)
+        else:
+            k.set_levels(self.indptr, self.indices, self.coefs, *tail)
