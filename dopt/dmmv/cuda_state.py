@@ -25,7 +25,7 @@ from numba import cuda
 from dopt.core.device import cuda_simulator_enabled
 from dopt.dmmv import kernels_cuda as k
 from dopt.dmmv.populations import ApplyRequest, PassRequest, Request
-from dopt.dmmv.problem import DMMVProblem
+from dopt.dmmv.problem import DMMVProblem, dense_columns
 
 THREADS = 128  # threads per block
 SIMULATOR_THREADS = 8  # the recheck's block under the CUDA simulator
@@ -62,11 +62,12 @@ class CudaPopulations:
             raise ValueError(f"count must be >= 1, got {count}")
         self.problem, self.count = problem, count
         w = problem.weights
-        self.indptr, rows, coefs = problem.weighted_columns()
+        weighted = None if problem.is_sparse else w[:, None] * problem.A  # C-ordered, as the scoring kernel reads it
+        self.indptr, rows, coefs = problem.weighted_columns() if weighted is None else dense_columns(weighted)
         self.d_indptr = cuda.to_device(self.indptr)
         self.indices = cuda.to_device(rows.astype(np.int32))
         self.coefs = cuda.to_device(coefs)
-        self.dense = None if problem.is_sparse else cuda.to_device(np.ascontiguousarray(w[:, None] * problem.A))
+        self.dense = None if weighted is None else cuda.to_device(weighted)
         self.host_values = np.ascontiguousarray(problem.values)
         self.values = cuda.to_device(self.host_values)
         self.sizes = cuda.to_device(problem.sizes.astype(np.int64))

@@ -129,24 +129,12 @@ class DMMVProblem(Problem):
         return sp.csr_array(self.A)
 
     def weighted_columns(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """C = diag(w) A by columns: CSC ``indptr``, ``indices`` (rows, sorted) and ``data`` (int64, int64, float64).
-
-        A dense A with no zero skips scipy's dense-to-sparse conversion, which takes seconds
-        at m n ~ 10^7; this layout is one strided copy.
-        """
+        """C = diag(w) A by columns: CSC ``indptr``, ``indices`` (rows, sorted) and ``data`` (int64, int64, float64)."""
         if self.is_sparse:
             csc = sp.csc_array(sp.diags_array(self.weights) @ self.A)
             csc.sort_indices()
             return csc.indptr.astype(np.int64), csc.indices.astype(np.int64), csc.data.astype(np.float64)
-        columns = (self.weights[:, None] * self.A).T  # row j of the transpose is column j of C
-        nonzero = columns != 0
-        indptr = np.zeros(columns.shape[0] + 1, dtype=np.int64)
-        np.cumsum(np.count_nonzero(nonzero, axis=1), out=indptr[1:])
-        if indptr[-1] == columns.size:
-            rows = np.tile(np.arange(columns.shape[1], dtype=np.int64), columns.shape[0])
-            return indptr, rows, np.ascontiguousarray(columns).ravel()
-        js, rows = np.nonzero(nonzero)
-        return indptr, rows.astype(np.int64), columns[js, rows]
+        return dense_columns(self.weights[:, None] * self.A)
 
     def value_of(self, levels: np.ndarray) -> np.ndarray:
         """The point whose x_j is the ``levels[j]``-th value of D_j."""
@@ -199,6 +187,23 @@ class DMMVProblem(Problem):
     def __repr__(self) -> str:
         m, n = self.shape
         return f"DMMVProblem(name={self.name!r}, m={m}, n={n}, sparse={self.is_sparse})"
+
+
+def dense_columns(C: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """CSC ``indptr``, ``indices`` (rows, sorted) and ``data`` of the dense matrix ``C``.
+
+    Without zeros this is one strided copy; scipy's dense-to-sparse conversion takes
+    seconds at m n ~ 10^7.
+    """
+    columns = C.T  # row j of the transpose is column j of C
+    nonzero = columns != 0
+    indptr = np.zeros(columns.shape[0] + 1, dtype=np.int64)
+    np.cumsum(np.count_nonzero(nonzero, axis=1), out=indptr[1:])
+    if indptr[-1] == columns.size:
+        rows = np.tile(np.arange(columns.shape[1], dtype=np.int64), columns.shape[0])
+        return indptr, rows, np.ascontiguousarray(columns, dtype=np.float64).ravel()
+    js, rows = np.nonzero(nonzero)
+    return indptr, rows.astype(np.int64), columns[js, rows].astype(np.float64)
 
 
 def _matrix(A: Any) -> np.ndarray | sp.csc_array:
