@@ -6,6 +6,7 @@ import importlib.util
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from dopt.bench import Case, Entry, Outcome, report
@@ -153,6 +154,32 @@ def test_each_family_warms_up_once_before_its_first_timed_run(monkeypatch: pytes
     monkeypatch.setattr(dmmv_bench, "warm_up", failing)
     result = runner.run_suite("smoke", ["dmmv"], device="gpu")  # a failed warm-up does not stop the runs
     assert [event for _, event in events] == ["a0", "b0", "a1", "b1"] and len(result["rows"]) == 4
+
+
+@pytest.mark.parametrize(
+    ("family", "methods"),
+    [("dmmv", {"dmmv.local"}), ("dag", {"dag.topo"}), ("quant", {"quant.quantease", "quant.quantease_outlier"})],
+)
+def test_family_warm_up_solves_its_jit_methods_on_the_chosen_device(
+    family: str, methods: set[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each warm-up runs every Numba-compiled method its suite times, on the device the suite runs on."""
+    import importlib
+
+    import dopt.core.solve as solve_module
+
+    calls: list[tuple[str, str]] = []
+    real_solve = solve_module.solve
+
+    def spy(problem: object, method: str, **options: object) -> object:
+        calls.append((method, options.get("device")))
+        result = real_solve(problem, method, **options)
+        assert np.isfinite(result.objective)
+        return result
+
+    monkeypatch.setattr(solve_module, "solve", spy)
+    importlib.import_module(f"dopt.{family}.bench").warm_up("cpu")
+    assert {method for method, _ in calls} == methods and {device for _, device in calls} == {"cpu"}
 
 
 @pytest.mark.parametrize("family", ["dmmv", "dag", "bcd", "completion"])

@@ -26,6 +26,13 @@ SUITES = {
 DAGMA_LAMBDA1 = 0.02  # dagma's documented l2 setting
 
 
+def warm_up(device: str = "auto") -> None:
+    """Compile (or load from Numba's cache) dag.topo's kernels on a tiny simulated SEM, outside the timings."""
+    from dopt.core.solve import solve
+
+    solve(simulated_problem(8, 50, seed=1), "dag.topo", device=device)
+
+
 def cases(suite: str, device: str = "auto") -> list[Case]:
     """One case per simulated SEM of the suite."""
     graphs, n, with_notears = SUITES[suite]

@@ -36,6 +36,15 @@ def _entry(label: str, problem: QuantProblem, method: str, device: str = "cpu", 
     return Entry(label, run, peer=peer)
 
 
+def warm_up(device: str = "auto") -> None:
+    """Compile (or load from Numba's cache) the kernels of QuantEase and its outlier variant on a random layer."""
+    from dopt.core.solve import solve
+
+    layer = _random_layer()
+    solve(layer, "quant.quantease", device=device)
+    solve(layer, "quant.quantease_outlier", device=device, outliers=0.01)
+
+
 def cases(suite: str, device: str = "auto") -> list[Case]:
     """Each bundled layer (a random one for ``smoke``) at the suite's bit widths."""
     if suite == "smoke":
