@@ -158,7 +158,12 @@ def test_each_family_warms_up_once_before_its_first_timed_run(monkeypatch: pytes
 
 @pytest.mark.parametrize(
     ("family", "methods"),
-    [("dmmv", {"dmmv.local"}), ("dag", {"dag.topo"}), ("quant", {"quant.quantease", "quant.quantease_outlier"})],
+    [
+        ("dmmv", {"dmmv.local"}),
+        ("dag", {"dag.topo"}),
+        ("quant", {"quant.quantease", "quant.quantease_outlier"}),
+        ("completion", {"completion.als", "completion.fast", "completion.svd"}),
+    ],
 )
 def test_family_warm_up_solves_its_jit_methods_on_the_chosen_device(
     family: str, methods: set[str], monkeypatch: pytest.MonkeyPatch

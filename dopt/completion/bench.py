@@ -32,6 +32,17 @@ SUITES: dict[str, tuple[tuple[tuple[int, int, float], ...], tuple[tuple[int, int
 }
 
 
+def warm_up(device: str = "auto") -> None:
+    """Compile (or load from Numba's cache) every timed method's kernels on tiny problems with and without biases."""
+    from dopt.core.solve import solve
+
+    for biases in (False, True):
+        tiny, _, _ = low_rank(40, 30, 3, 0.5, noise=0.1, seed=9, validation=0.1, biases=biases, **LAM)
+        solve(tiny, "completion.als", device=device, max_sweeps=2)
+        solve(tiny, "completion.fast", device=device, max_sweeps=2)
+        solve(tiny, "completion.svd", device="cpu", max_iters=2)  # the suite runs it on the CPU only
+
+
 def cases(suite: str, device: str = "auto") -> list[Case]:
     """The suite's low-rank and rating-like instances; dopt's methods run on ``device``."""
     spark = suite == "full"
@@ -74,20 +85,10 @@ def _dopt(label: str, problem: CompletionProblem, device: str, method: str | Non
     def run() -> Outcome:
         from dopt.core.solve import solve
 
-        _warm_up(method or label, device, problem.biases)
         result = solve(problem, method or label, device=device, **options)
         return Outcome(result.extras["val_rmse"], result.wall_time, result.status, f"{result.iterations} sweeps")
 
     return Entry(label, run)
-
-
-@functools.cache
-def _warm_up(method: str, device: str, biases: bool) -> None:
-    """Compile (or load from Numba's cache) the method's kernels on a tiny problem, outside the timings."""
-    from dopt.core.solve import solve
-
-    tiny, _, _ = low_rank(40, 30, 3, 0.5, noise=0.1, seed=9, lam=0.1, biases=biases)
-    solve(tiny, method, device=device, **({"max_iters": 2} if method == "completion.svd" else {"max_sweeps": 2}))
 
 
 def _numpy_als(problem: CompletionProblem) -> Outcome:
