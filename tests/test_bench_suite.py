@@ -142,9 +142,11 @@ def test_each_family_warms_up_once_before_its_first_timed_run(monkeypatch: pytes
 
     cases = [Case("dmmv", f"case{k}", 1, "q", (entry(f"a{k}"), entry(f"b{k}"))) for k in range(2)]
     monkeypatch.setattr(dmmv_bench, "warm_up", lambda device: events.append(("warm", device)))
+    monkeypatch.setattr(runner, "compile_parallel_twins", lambda: events.append(("twins", "")))
     monkeypatch.setattr(runner, "family_cases", lambda family, suite, device: cases if family == "dmmv" else None)
     result = runner.run_suite("smoke", ["dmmv", "dag"], device="cpu")
-    assert events == [("warm", "cpu"), ("run", "a0"), ("run", "b0"), ("run", "a1"), ("run", "b1")]
+    runs = [("run", "a0"), ("run", "b0"), ("run", "a1"), ("run", "b1")]
+    assert events == [("warm", "cpu"), ("twins", ""), *runs]  # then the parallel twins of what the warm-up ran
     assert [row["quality"] for row in result["rows"]] == [1.0] * 4 and result["no_suite"] == ["dag"]
 
     def failing(device: str) -> None:
@@ -153,7 +155,7 @@ def test_each_family_warms_up_once_before_its_first_timed_run(monkeypatch: pytes
     events.clear()
     monkeypatch.setattr(dmmv_bench, "warm_up", failing)
     result = runner.run_suite("smoke", ["dmmv"], device="gpu")  # a failed warm-up does not stop the runs
-    assert [event for _, event in events] == ["a0", "b0", "a1", "b1"] and len(result["rows"]) == 4
+    assert events == runs and len(result["rows"]) == 4
 
 
 @pytest.mark.parametrize(

@@ -81,7 +81,7 @@ def test_parallel_and_serial_kernels_agree():
     for pair, extra in ((kernels._EXACT, ()), (kernels._CG, (3, True))):
         out = [np.zeros((300, 5)), np.zeros((300, 5))]
         sse = [np.zeros(300), np.zeros(300)]
-        for fn, X, s in zip(pair, out, sse, strict=True):
+        for fn, X, s in zip((pair.serial, pair.parallel), out, sse, strict=True):
             fn(ptr, idx, y, W, lam, X, *extra, s)
         np.testing.assert_allclose(out[0], out[1], rtol=1e-12, atol=1e-14)
         np.testing.assert_allclose(sse[0], sse[1], rtol=1e-12, atol=1e-14)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
 import logging
@@ -9,11 +10,12 @@ import os
 import platform
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from dopt.bench.suite import Case, Entry, Outcome
 from dopt.core.errors import MethodError
+from dopt.core.jit import compile_parallel_twins
 from dopt.core.registry import FAMILIES
 
 SUITES = ("smoke", "quick", "full")  # smoke: seconds, for tests; quick: under 10 minutes on 2 cores; full: the README
@@ -83,9 +85,23 @@ def warm_up(family: str, device: str = "auto") -> None:
     if hook is None:
         return
     try:
-        hook(device)
+        with _quiet():
+            hook(device)
+            compile_parallel_twins()  # the warm-up's tiny inputs ran only the serial variants
     except Exception as exc:  # noqa: BLE001 - e.g. device="gpu" without one: every run will say so
         logging.getLogger("dopt").warning("%s warm-up failed (%s: %s)", family, type(exc).__name__, exc)
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """dopt's log at warnings only: no "solving ... on cpu" line for each benchmark run."""
+    log = logging.getLogger("dopt")
+    level = log.level
+    log.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        log.setLevel(level)
 
 
 def measure(case: Case, entry: Entry) -> dict[str, Any]:
@@ -102,15 +118,11 @@ def measure(case: Case, entry: Entry) -> dict[str, Any]:
     missing = [mod for mod in entry.requires if importlib.util.find_spec(mod) is None]
     if missing:
         return {**row, "quality": None, "seconds": None, "status": "not installed", "notes": ", ".join(missing)}
-    quiet = logging.getLogger("dopt")
-    level = quiet.level
-    quiet.setLevel(logging.WARNING)  # no "solving ... on cpu" line per run
     try:
-        outcome = entry.run()
+        with _quiet():
+            outcome = entry.run()
     except Exception as exc:  # noqa: BLE001 - a failing solver is a result of the benchmark, not its end
         outcome = Outcome(None, float("nan"), "error", f"{type(exc).__name__}: {exc}")
-    finally:
-        quiet.setLevel(level)
     return {**row, **outcome.__dict__}
 
 

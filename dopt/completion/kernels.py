@@ -3,20 +3,19 @@
 A half-sweep of alternating minimisation updates every row r of one factor
 independently: x_r = argmin_x sum_{t in row r} (y_t - W[idx_t] . x)^2 + lam_r |x|^2,
 where ``idx``/``ptr`` are the CSR (or CSC) view of the observed entries and W
-is the other side's factor. Each kernel is compiled twice: rows in parallel
-(``prange``) for large inputs, and serially for small ones, where waking the
-thread pool costs more than the work (and stalls on a busy machine).
+is the other side's factor. Each kernel is compiled twice (``dopt.core.jit.SerialOrParallel``): rows in
+parallel (``prange``) for large inputs, and serially for small ones.
 """
 
 from __future__ import annotations
 
 import math
-import types
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 from numba import njit, prange
+
+from dopt.core.jit import SerialOrParallel
 
 FASTMATH = {"contract", "arcp", "reassoc", "nsz"}
 PARALLEL_WORK = 200_000  # entries x rank below which the serial kernels run
@@ -390,20 +389,9 @@ def column_major(
     return ptr, order, rows_by_col, values_by_col
 
 
-def _pair(func: Callable[..., None]) -> tuple[Any, Any]:
-    """(serial, parallel) compiled versions of ``func``.
-
-    The parallel one compiles a renamed copy: Numba's on-disk cache is keyed by the function's name
-    and signature, not by its flags, so two variants of one function would overwrite each other.
-    """
-    twin = types.FunctionType(func.__code__, func.__globals__, func.__name__ + "_parallel", func.__defaults__)
-    twin.__qualname__ = func.__qualname__ + "_parallel"
-    return njit(cache=True, fastmath=FASTMATH)(func), njit(parallel=True, cache=True, fastmath=FASTMATH)(twin)
-
-
-_EXACT = _pair(_exact_rows)
-_CG = _pair(_cg_rows)
-_PREDICT = _pair(_predict_entries)
+_EXACT = SerialOrParallel(_exact_rows, PARALLEL_WORK, fastmath=FASTMATH)
+_CG = SerialOrParallel(_cg_rows, PARALLEL_WORK, fastmath=FASTMATH)
+_PREDICT = SerialOrParallel(_predict_entries, PARALLEL_WORK, fastmath=FASTMATH)
 
 
 def exact_rows(
@@ -411,7 +399,7 @@ def exact_rows(
 ) -> np.ndarray:
     """X[r] = exact ridge solution of row r (see ``_exact_rows``); returns each row's squared error at it."""
     sse = np.empty(ptr.size - 1)
-    _EXACT[idx.size * W.shape[1] >= PARALLEL_WORK](ptr, idx, y, W, lam, X, sse)
+    _EXACT(idx.size * W.shape[1], ptr, idx, y, W, lam, X, sse)
     return sse
 
 
@@ -427,7 +415,7 @@ def cg_rows(
 ) -> np.ndarray:
     """X[r] <- ``steps`` warm-started CG steps on row r (see ``_cg_rows``); returns each row's squared error."""
     sse = np.empty(ptr.size - 1)
-    _CG[idx.size * W.shape[1] >= PARALLEL_WORK](ptr, idx, y, W, lam, X, steps, jacobi, sse)
+    _CG(idx.size * W.shape[1], ptr, idx, y, W, lam, X, steps, jacobi, sse)
     return sse
 
 
@@ -442,4 +430,4 @@ def predict_entries(
     out: np.ndarray,
 ) -> None:
     """out[t] = the model's prediction at (rows[t], cols[t]) (see ``_predict_entries``)."""
-    _PREDICT[rows.size * U.shape[1] >= PARALLEL_WORK](rows, cols, U, V, mu, row_bias, col_bias, out)
+    _PREDICT(rows.size * U.shape[1], rows, cols, U, V, mu, row_bias, col_bias, out)

@@ -15,6 +15,8 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from dopt.core.jit import SerialOrParallel
+
 PIVOT_TOL = 1e-13  # relative pivot below which a node is an exact linear function of its predecessors
 
 
@@ -86,8 +88,7 @@ PARALLEL_WORK = 200_000  # candidate work (sum of squared interval lengths) abov
 def swap_deltas(Lf: np.ndarray, pos_a: np.ndarray, pos_b: np.ndarray) -> np.ndarray:
     """Change of the l2 order score for each candidate swap of positions (pos_a[k], pos_b[k]), pos_a < pos_b."""
     work = float(np.sum((pos_b - pos_a + 1.0) ** 2))
-    kernel = _swap_deltas_parallel if work > PARALLEL_WORK else _swap_deltas_serial
-    return kernel(Lf, pos_a, pos_b)
+    return _SWAP_DELTAS(work, Lf, pos_a, pos_b)
 
 
 def _swap_deltas(Lf: np.ndarray, pos_a: np.ndarray, pos_b: np.ndarray) -> np.ndarray:
@@ -103,8 +104,7 @@ def _swap_deltas(Lf: np.ndarray, pos_a: np.ndarray, pos_b: np.ndarray) -> np.nda
     return out
 
 
-_swap_deltas_serial = njit(cache=True)(_swap_deltas)
-_swap_deltas_parallel = njit(cache=True, parallel=True)(_swap_deltas)
+_SWAP_DELTAS = SerialOrParallel(_swap_deltas, PARALLEL_WORK)
 
 
 @njit(cache=True)
