@@ -35,16 +35,9 @@ import numpy as np
 from completion_peers import SparkALS, available, numpy_als, softimpute_fit, surprise_fit
 
 import dopt
+from dopt.bench.runner import warm_up
 from dopt.completion import CompletionProblem, kernels, load_movielens, low_rank, rating_like
 from dopt.completion.altmin import Omega
-
-
-def warm_up() -> None:
-    """Compile (or load from cache) every kernel, serial and parallel, outside the timings."""
-    for biases in (False, True):
-        problem, _, _ = low_rank(400, 300, 10, 0.5, noise=0.1, seed=9, lam=0.1, biases=biases)
-        for method in ("completion.als", "completion.fast", "completion.svd"):
-            dopt.solve(problem, method, **({"max_iters": 2} if method.endswith("svd") else {"max_sweeps": 2}))
 
 
 def time_to(history: list[tuple], target: float) -> float | None:
@@ -409,7 +402,7 @@ def main() -> None:
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    warm_up()
+    warm_up("completion")  # kernels compiled (serial and parallel) outside the timings
     results: dict[str, Any] = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"}
     results["peers"] = available()
     stages = {"recovery": recovery, "complexity": complexity, "spark": spark_stage, "rank32": rank32}

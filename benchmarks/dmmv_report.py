@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 
 import dopt
-from dopt.dmmv.bench import LEVELS, off_grid_instance, warm_up
+from dopt.bench.runner import warm_up
+from dopt.dmmv.bench import LEVELS, off_grid_instance
 from dopt.dmmv.gurobi import runs_here
 from dopt.dmmv.state import CpuState
 
@@ -125,7 +126,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    warm_up()  # compile the kernels outside the timed runs
+    warm_up("dmmv")  # kernels compiled outside the timed runs
     rows = []
     for n in args.sizes:
         rows.append(compare(n, args.time_limit, args.seed))
