@@ -78,9 +78,10 @@ def run_suite(
 
 def warm_up(family: str, device: str = "auto") -> None:
     """Compile the family's JIT kernels before anything of it is timed: its bench module's ``warm_up(device)``,
-    where it has one. Numba caches compiled kernels on disk, but a fresh install or a changed kernel file
-    compiles on first use, which would otherwise fall inside the first timed run. A failing warm-up is
-    logged, not raised: the runs themselves record their errors."""
+    where it has one, then the parallel variants of the kernels that run compiled (``dopt.core.jit``).
+    Numba caches compiled kernels on disk, but a fresh install or a changed kernel file compiles on first
+    use, which would otherwise fall inside the first timed run. A failing warm-up is logged, not raised:
+    the runs themselves record their errors."""
     hook = getattr(importlib.import_module(f"dopt.{family}.bench"), "warm_up", None)
     if hook is None:
         return
