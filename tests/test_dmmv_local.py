@@ -126,6 +126,28 @@ def test_unfinished_lp_falls_back_to_least_squares_start(monkeypatch: pytest.Mon
     assert res.history[0][1] == pytest.approx(problem.objective(problem.value_of(start)))
 
 
+@pytest.mark.parametrize("layout", ["dense", "sparse"])
+def test_least_squares_start_matches_a_weighted_lstsq_of_the_finite_rows(layout: str) -> None:
+    """The lsq anchor is the weighted least-squares fit to each row's target (middle of a finite range, or its
+    finite end); a row with no finite bound takes no part, whatever its coefficients."""
+    rng = np.random.default_rng(5)
+    m, n = 60, 12
+    A = rng.normal(size=(m, n))
+    lower = rng.normal(size=m)
+    upper = lower + rng.uniform(0.0, 2.0, size=m)
+    target = 0.5 * (lower + upper)
+    target[:10], target[10:20] = upper[:10], lower[10:20]  # rows with one finite end: that end
+    lower[:10], upper[10:20], lower[20:25], upper[20:25] = -np.inf, np.inf, -np.inf, np.inf
+    A[20:25] *= 1e3  # free rows: huge coefficients that would dominate the fit if they took part
+    weights = rng.uniform(0.5, 2.0, size=m)
+    matrix = sp.csc_array(A) if layout == "sparse" else A
+    problem = DMMVProblem(matrix, np.linspace(-10.0, 10.0, 41), lower=lower, upper=upper, weights=weights)
+    used = np.r_[0:20, 25:m]  # rows 20-24 have no finite bound
+    expected = np.linalg.lstsq(weights[used, None] * A[used], weights[used] * target[used], rcond=None)[0]
+    assert np.abs(expected).max() < 10.0  # inside the box: no clipping in the comparison
+    np.testing.assert_allclose(local._least_squares_point(problem), expected, rtol=1e-5, atol=1e-6)
+
+
 def test_iteration_limit_status() -> None:
     res = dopt.solve(_off_grid(30, 90), "dmmv.local", device="cpu", max_rounds=3)
     assert res.status == "iteration_limit"

@@ -36,7 +36,6 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
-import scipy.sparse as sp
 
 from dopt.core.context import SolveContext
 from dopt.core.errors import MethodError
@@ -414,14 +413,21 @@ def randomized_rounding(problem: DMMVProblem, x: np.ndarray, rng: np.random.Gene
 
 
 def _least_squares_point(problem: DMMVProblem) -> np.ndarray:
-    """Weighted least-squares fit of A x to the middle of each finite [lower, upper] range."""
-    from scipy.sparse.linalg import aslinearoperator, lsmr
+    """Weighted least-squares fit of A x to the middle of each finite [lower, upper] range.
+
+    Rows without a finite bound get weight 0, and the weights are applied inside the operator, so no row
+    subset or weighted copy of A is made (with a 9000 x 3000 dense A the two copies took 1 s of a 10 s run).
+    """
+    from scipy.sparse.linalg import LinearOperator, lsmr
 
     from dopt.dmmv.relax import fit_targets
 
     rows, target = fit_targets(problem)
-    A = problem.A[rows]
-    w = problem.weights[rows]
-    op = aslinearoperator(sp.diags_array(w) @ A if problem.is_sparse else w[:, None] * A)
-    x = lsmr(op, w * target, maxiter=200)[0]
+    A = problem.A
+    w = np.zeros(A.shape[0])
+    w[rows] = problem.weights[rows]
+    rhs = np.zeros(A.shape[0])
+    rhs[rows] = w[rows] * target
+    op = LinearOperator(A.shape, matvec=lambda x: w * (A @ x), rmatvec=lambda y: A.T @ (w * y), dtype=np.float64)
+    x = lsmr(op, rhs, maxiter=200)[0]
     return np.clip(x, np.nanmin(problem.values, axis=1), np.nanmax(problem.values, axis=1))

@@ -205,9 +205,12 @@ def dual_bound(a_ub: sp.csr_array, b_ub: np.ndarray, lo: np.ndarray, hi: np.ndar
 def fit_targets(problem: DMMVProblem) -> tuple[np.ndarray, np.ndarray]:
     """The rows with a finite bound and their fit targets: the middle of [lower, upper], or the finite end."""
     lo, up = problem.lower, problem.upper
-    target = np.where(np.isfinite(lo) & np.isfinite(up), 0.5 * (lo + up), np.where(np.isfinite(lo), lo, up))
-    rows = np.flatnonzero(np.isfinite(target))
-    return rows, target[rows]
+    finite_lo, finite_up = np.isfinite(lo), np.isfinite(up)
+    rows = np.flatnonzero(finite_lo | finite_up)
+    both = finite_lo[rows] & finite_up[rows]
+    target = np.where(finite_lo[rows], lo[rows], up[rows])
+    target[both] = 0.5 * (lo[rows][both] + up[rows][both])
+    return rows, target
 
 
 def zero_violation_point(problem: DMMVProblem) -> np.ndarray | None:
