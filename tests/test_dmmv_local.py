@@ -327,12 +327,24 @@ def _layout(problem: DMMVProblem, layout: str) -> DMMVProblem:
     return DMMVProblem(A, problem.values, lower=problem.lower, upper=problem.upper, weights=weights)
 
 
-@pytest.mark.parametrize("layout", ["dense", "dense with zeros", "sparse"])
+@pytest.mark.parametrize("layout", ["dense", "dense with zeros", "sparse", "sparse with stored zeros"])
 def test_weighted_columns_are_diag_w_times_a_by_columns(layout: str) -> None:
-    """The moves' CSC view of diag(w) A: the nonzeros of each column, rows sorted, as scipy builds it."""
-    problem = _layout(_off_grid(7, 20, seed=2), layout)
+    """The moves' CSC view of diag(w) A: the nonzeros of each column, rows sorted, as scipy builds it
+    (a sparse A given as unsorted COO with split duplicates and entries stored as zeros included)."""
+    problem = _layout(_off_grid(7, 20, seed=2), layout.removesuffix(" with stored zeros"))
+    if layout == "sparse with stored zeros":
+        coo = sp.coo_array(problem.A)
+        zero_rows, zero_cols = np.nonzero(problem.A.toarray() == 0)
+        rows = np.r_[coo.row, coo.row, zero_rows[:3]][::-1]  # each entry split in two halves, three zeros stored
+        cols = np.r_[coo.col, coo.col, zero_cols[:3]][::-1]
+        data = np.r_[0.5 * coo.data, 0.5 * coo.data, np.zeros(3)][::-1]
+        given = sp.coo_array((data, (rows, cols)), shape=problem.shape)
+        problem = DMMVProblem(given, problem.values, lower=problem.lower, upper=problem.upper, weights=problem.weights)
+        assert (problem.A.data == 0).any()  # the problem keeps the stored zeros; weighted_columns must not
+    before = problem.A.copy()
     indptr, indices, data = problem.weighted_columns()
     dense = problem.A.toarray() if problem.is_sparse else problem.A
+    assert (problem.A != before).nnz == 0 if problem.is_sparse else np.array_equal(dense, before)  # A untouched
     expected = sp.csc_array(problem.weights[:, None] * dense)
     np.testing.assert_array_equal(indptr, expected.indptr)
     np.testing.assert_array_equal(indices, expected.indices)

@@ -130,10 +130,11 @@ class DMMVProblem(Problem):
 
     def weighted_columns(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """C = diag(w) A by columns: CSC ``indptr``, ``indices`` (rows, sorted) and ``data`` (int64, int64, float64)."""
-        if self.is_sparse:
-            csc = sp.csc_array(sp.diags_array(self.weights) @ self.A)
-            csc.sort_indices()
-            return csc.indptr.astype(np.int64), csc.indices.astype(np.int64), csc.data.astype(np.float64)
+        if self.is_sparse:  # A is CSC with summed duplicates and sorted rows (_matrix): C keeps its structure
+            A = self.A
+            C = sp.csc_array((A.data * self.weights[A.indices], A.indices.copy(), A.indptr.copy()), shape=A.shape)
+            C.eliminate_zeros()  # entries stored as zeros; in place, hence the copies: A keeps its index arrays
+            return C.indptr.astype(np.int64), C.indices.astype(np.int64), C.data
         return dense_columns(self.weights[:, None] * self.A)
 
     def value_of(self, levels: np.ndarray) -> np.ndarray:
