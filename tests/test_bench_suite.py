@@ -130,6 +130,12 @@ def test_readme_without_markers_is_an_error(tmp_path: Path, capsys: pytest.Captu
     assert "markers" in capsys.readouterr().err
 
 
+def test_quality_ratios_plot_on_a_log_scale_once_one_is_ten_times_the_best() -> None:
+    assert report.ratio_scale([1.0, 1.2, 3.0]) == "linear"
+    assert report.ratio_scale([1.0, 1.0, 53.0]) == "log"  # HiGHS's first point at n = 1000: 142.5 vs 2.689
+    assert report.ratio_scale([]) == "linear"
+
+
 def test_each_family_warms_up_once_before_its_first_timed_run(monkeypatch: pytest.MonkeyPatch) -> None:
     """A family's JIT kernels are compiled by its bench module's ``warm_up`` before any of its runs, not inside one."""
     import dopt.dmmv.bench as dmmv_bench

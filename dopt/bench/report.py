@@ -113,15 +113,19 @@ def plots(results: dict[str, Any], out: Path) -> list[Path]:
         for r in rows:
             best[r["instance"]] = min(best.get(r["instance"], math.inf), r["quality"])
         fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+        ratios = []
         for label in dict.fromkeys(r["label"] for r in rows):
             mine = [r for r in rows if r["label"] == label]
             marker = "s" if mine[0]["peer"] else "o"
             relative = [r["quality"] / best[r["instance"]] if best[r["instance"]] > 0 else 1.0 for r in mine]
-            left.scatter([r["seconds"] for r in mine], relative, marker=marker, label=label)
+            ratios += relative
+            on_top = 2 if mine[0]["peer"] else 3  # dopt's points stay visible where a peer ties them
+            left.scatter([r["seconds"] for r in mine], relative, marker=marker, label=label, zorder=on_top)
             by_size = sorted(mine, key=lambda r: r["size"])
             right.plot([r["size"] for r in by_size], [r["seconds"] for r in by_size], marker=marker, label=label)
         ylabel = f"{rows[0]['quality_name']} / best on the instance"
         left.set(xlabel="seconds", ylabel=ylabel, title=f"{family}: quality vs time", xscale="log")
+        left.set_yscale(ratio_scale(ratios))
         right.set(xlabel="instance size", ylabel="seconds", title=f"{family}: time vs size", xscale="log", yscale="log")
         left.legend(fontsize="small")
         fig.tight_layout()
@@ -130,6 +134,12 @@ def plots(results: dict[str, Any], out: Path) -> list[Path]:
         plt.close(fig)
         written.append(path)
     return written
+
+
+def ratio_scale(ratios: list[float]) -> str:
+    """The y scale for quality ratios (all >= 1): logarithmic once one is 10x the best, where a linear axis
+    would flatten every other point onto 1."""
+    return "log" if max(ratios, default=1.0) >= 10.0 else "linear"
 
 
 def update_readme(readme: Path, report: str) -> None:
