@@ -177,8 +177,6 @@ def test_family_warm_up_solves_its_jit_methods_on_the_chosen_device(
     family: str, methods: set[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Each warm-up runs every Numba-compiled method its suite times, on the device the suite runs on."""
-    import importlib
-
     import dopt.core.solve as solve_module
 
     calls: list[tuple[str, str]] = []

@@ -205,11 +205,11 @@ def dual_bound(a_ub: sp.csr_array, b_ub: np.ndarray, lo: np.ndarray, hi: np.ndar
 def fit_targets(problem: DMMVProblem) -> tuple[np.ndarray, np.ndarray]:
     """The rows with a finite bound and their fit targets: the middle of [lower, upper], or the finite end."""
     lo, up = problem.lower, problem.upper
-    finite_lo, finite_up = np.isfinite(lo), np.isfinite(up)
-    rows = np.flatnonzero(finite_lo | finite_up)
-    both = finite_lo[rows] & finite_up[rows]
-    target = np.where(finite_lo[rows], lo[rows], up[rows])
-    target[both] = 0.5 * (lo[rows][both] + up[rows][both])
+    rows = np.flatnonzero(np.isfinite(lo) | np.isfinite(up))
+    lo, up = lo[rows], up[rows]
+    target = np.where(np.isfinite(lo), lo, up)
+    both = np.isfinite(lo) & np.isfinite(up)  # only these may add: -inf + inf would warn
+    target[both] = 0.5 * (lo[both] + up[both])
     return rows, target
 
 
