@@ -1,5 +1,8 @@
 """Compare fixed-point FIR designs: rounded Remez, rounded firwin, dmmv.local and HiGHS at the same time limit.
 
+With highspy installed it also runs dmmv.local for half the time and then the strided
+large-neighbourhood polish (``dopt.dmmv.lns.polish``) for the other half.
+
 python examples/fir_designs.py --preset lowpass-55-10 --time-limit 5
 python examples/fir_designs.py --taps 41 --bits 9 --band 0.2,0.3 --stop 0,0.15 --stop 0.35,0.5
 """
@@ -7,11 +10,13 @@ python examples/fir_designs.py --taps 41 --bits 9 --band 0.2,0.3 --stop 0,0.15 -
 from __future__ import annotations
 
 import argparse
+import importlib.util
 from collections.abc import Sequence
 
 import dopt
 from dopt.dmmv import fir
 from dopt.dmmv.generate import band
+from dopt.dmmv.lns import polish
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -38,6 +43,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
     for method in ("dmmv.local", "dmmv.milp"):
         result = dopt.solve(problem, method, time_limit=args.time_limit)
         designs[f"{method} ({result.status})"] = result.x
+    if importlib.util.find_spec("highspy") is not None:  # the polish hands HiGHS a MIP start
+        half = dopt.solve(problem, "dmmv.local", time_limit=args.time_limit / 2)
+        neighbourhoods = fir.strided_neighbourhoods(spec.half_length)
+        designs["dmmv.local, then polish"] = polish(problem, half.x, neighbourhoods, time_limit=args.time_limit / 2).x
     print(fir.describe(spec))
     print(f"{'design':<28} {'grid ripple':>12} {'dense ripple':>13}")
     ripples = {}

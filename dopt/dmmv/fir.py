@@ -139,6 +139,31 @@ def fir_problem(spec: FIRSpec, **info: Any) -> DMMVProblem:
     return DMMVProblem(amplitude_matrix(spec.taps, freqs), spec.levels(), b=gains, weights=weights, **info)
 
 
+def strided_neighbourhoods(half_length: int, size: int = 17, strides: tuple[int, ...] = (2, 1, 3)) -> list[np.ndarray]:
+    """Sets of half coefficients that move together well, for ``dopt.dmmv.lns.polish``.
+
+    For each stride s and offset, windows of ``size`` consecutive coefficients among those
+    with index = offset (mod s), overlapping by two thirds, the last one flush with the end.
+    Coefficients of one parity (s = 2) have columns cos(ω(M − n)) that agree in sign
+    pattern near a quarter of the sampling rate, so shifting several of them reshapes the
+    band-pass response there without moving the rest.
+    """
+    if half_length < 1 or size < 1 or not strides or min(strides) < 1:
+        raise ValueError("half_length, size and every stride must be >= 1")
+    sets: list[np.ndarray] = []
+    seen: set[tuple[int, ...]] = set()
+    for stride in strides:
+        for offset in range(min(stride, half_length)):
+            members = np.arange(offset, half_length, stride)
+            starts = [*range(0, max(1, members.size - size + 1), max(1, size // 3)), max(0, members.size - size)]
+            for start in starts:
+                window = members[start : start + size]
+                if tuple(window) not in seen:
+                    seen.add(tuple(window))
+                    sets.append(window)
+    return sets
+
+
 def impulse_response(half_coefficients: Any) -> np.ndarray:
     """The full symmetric impulse response (h_0..h_M..h_0) of the half coefficients h_0..h_M."""
     half = np.asarray(half_coefficients, dtype=np.float64)
