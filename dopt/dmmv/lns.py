@@ -91,19 +91,18 @@ def polish(
     while True:
         improved = False
         for free in sets:
-            left = deadline - time.monotonic()
             if best <= 0.0:
                 return _result(problem, levels, best, solved, improvements, "optimal")
+            left = deadline - time.monotonic()
             if left <= 0:
                 return _result(problem, levels, best, solved, improvements, "time_limit")
             sub = neighbourhood_problem(problem, levels, free, reach)
-            start = problem.value_of(levels)[free]
-            result = solve(sub, "dmmv.milp", time_limit=min(sub_time_limit, left), x0=start)
+            point = problem.value_of(levels)
+            result = solve(sub, "dmmv.milp", time_limit=min(sub_time_limit, left), x0=point[free])
             solved += 1
             if result.objective < best * (1 - REL_TOL):
-                x_new = problem.value_of(levels)
-                x_new[free] = result.x
-                levels, best = problem.levels(x_new), problem.objective(x_new)
+                point[free] = result.x
+                levels, best = problem.levels(point), problem.objective(point)
                 improvements += 1
                 improved = True
         if not improved:
